@@ -1,0 +1,540 @@
+"""Writes to the call model: joining, sessions, connections, tracks and the
+lifecycle of a conference (ongoing / duration / end) and of its sessions.
+
+Locking. Everything that decides whether a call starts or stops runs in a
+transaction holding the conference row (``SELECT … FOR UPDATE``), then the
+session, then the connection: always in that order, so two requests never
+wait for each other in a cycle. Without the conference lock two connections
+closing at once would each still see the other open, and the conference
+would never end. Updates that only touch one connection (state, negotiations)
+lock just that connection row. On SQLite the whole database is the lock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from api.calls.models import (
+    Conference,
+    ConferenceParticipant,
+    Connection,
+    Participant,
+    Session,
+    Track,
+)
+from api.common.errors import ApiError
+from api.common.time import iso
+from api.quality import services as quality
+from api.tenancy.models import App, AppUsageDay
+
+NEGOTIATION_OPENING_STATES = {"have-local-offer", "have-remote-offer"}
+
+
+def _seconds(start: datetime | None, end: datetime) -> int:
+    if start is None:
+        return 0
+    return max(0, int((end - start).total_seconds()))
+
+
+def conference_join(
+    *,
+    app: App,
+    conference_id: str,
+    conference_name: str | None,
+    participant_id: str,
+    participant_name: str | None,
+) -> tuple[Conference, Participant]:
+    """Get or create the conference and the participant of an ``/initialize``
+    and link them. Concurrent joins of one conference converge on one row
+    (unique (app, conference_id); the loser of the insert race reads the
+    winner's row). Names are updated when given."""
+    conference, created = Conference.objects.get_or_create(
+        app=app,
+        conference_id=conference_id,
+        defaults={"conference_name": conference_name},
+    )
+    if not created and conference_name and conference.conference_name != conference_name:
+        Conference.objects.filter(pk=conference.pk).update(conference_name=conference_name)
+        conference.conference_name = conference_name
+    participant = participant_get_or_create(
+        app=app, participant_id=participant_id, participant_name=participant_name
+    )
+    conference_participant_link(conference_id=conference.pk, participant_id=participant.pk)
+    return conference, participant
+
+
+def participant_get_or_create(
+    *, app: App | uuid.UUID, participant_id: str, participant_name: str | None, is_sfu: bool = False
+) -> Participant:
+    app_id = app.pk if isinstance(app, App) else app
+    participant, created = Participant.objects.get_or_create(
+        app_id=app_id,
+        participant_id=participant_id,
+        defaults={"participant_name": participant_name, "is_sfu": is_sfu},
+    )
+    changes: dict[str, Any] = {}
+    if not created:
+        if participant_name and participant.participant_name != participant_name:
+            changes["participant_name"] = participant_name
+        # A peer seen once as an SFU stays one (the seed 500ed on the mismatch).
+        if is_sfu and not participant.is_sfu:
+            changes["is_sfu"] = True
+    if changes:
+        Participant.objects.filter(pk=participant.pk).update(**changes)
+        for key, value in changes.items():
+            setattr(participant, key, value)
+    return participant
+
+
+def conference_participant_link(*, conference_id: uuid.UUID, participant_id: uuid.UUID) -> None:
+    ConferenceParticipant.objects.bulk_create(
+        [ConferenceParticipant(conference_id=conference_id, participant_id=participant_id)],
+        ignore_conflicts=True,
+    )
+
+
+def session_create(
+    *,
+    conference: Conference,
+    participant: Participant,
+    at: datetime,
+    app_version: str | None,
+    webrtc_sdk: str | None,
+    metadata: dict | None,
+    constraints: Any,
+    devices: Any,
+    platform: Any,
+    geo_ip: dict,
+) -> Session:
+    session = Session.objects.create(
+        app_id=conference.app_id,
+        conference=conference,
+        participant=participant,
+        app_version=app_version,
+        webrtc_sdk=webrtc_sdk,
+        metadata=metadata,
+        constraints=constraints if constraints is not None else {},
+        devices=devices if devices is not None else [],
+        platform=platform if platform is not None else {},
+        geo_ip=geo_ip,
+        created_at=at,
+    )
+    quality.session_started(session=session)
+    return session
+
+
+def session_update(*, session: Session, fields: dict[str, Any]) -> Session:
+    """Replace only the fields the SDK sent (the seed wiped ``webrtc_sdk``
+    on every devices update)."""
+    if fields:
+        Session.objects.filter(pk=session.pk).update(**fields)
+        for key, value in fields.items():
+            setattr(session, key, value)
+    return session
+
+
+def connection_add(
+    *,
+    session: Session,
+    peer: Participant,
+    connection_state: str | None,
+    at: datetime,
+) -> Connection:
+    """A new peer connection of ``session``: the session and the conference
+    are in a call from now on (``call_start``/``start_time``/``ongoing``)."""
+    with transaction.atomic():
+        conference = Conference.objects.select_for_update().get(pk=session.conference_id)
+        info = {"detected_tcp": False, "detected_turn": False, "negotiations": []}
+        state = Connection.State.NEW
+        if connection_state == "connected":
+            state = Connection.State.CONNECTED
+        else:
+            info["negotiations"].append(_negotiation_new("initial", at))
+        connection = Connection.objects.create(
+            app_id=session.app_id,
+            session=session,
+            conference_id=session.conference_id,
+            participant_id=session.participant_id,
+            peer=peer,
+            state=state,
+            connection_info=info,
+            start_time=at,
+        )
+        Session.objects.filter(pk=session.pk, call_start__isnull=True).update(call_start=at)
+        changes: dict[str, Any] = {"ongoing": True, "end_time": None}
+        if conference.start_time is None:
+            changes["start_time"] = at
+        if conference.call_start is None:
+            changes["call_start"] = at
+        Conference.objects.filter(pk=conference.pk).update(**changes)
+    return connection
+
+
+def _negotiation_new(kind: str, at: datetime) -> dict:
+    return {
+        "type": kind,
+        "status": "connecting",
+        "start_time": iso(at),
+        "end_time": None,
+        "duration": None,
+    }
+
+
+def _negotiation_close(entry: dict, status: str, at: datetime) -> None:
+    entry["status"] = status
+    entry["end_time"] = iso(at)
+    started = datetime.fromisoformat(entry["start_time"].replace("Z", "+00:00"))
+    entry["duration"] = max(0.0, round((at - started).total_seconds(), 3))
+
+
+def connection_event_apply(
+    *, connection_id: uuid.UUID, event_name: str, data: Any, at: datetime
+) -> Connection | None:
+    """Apply a connection event to the connection's state and negotiations.
+
+    Runs under the connection's row lock, so events of one connection that
+    arrive at once (the SDK does not wait between them) never lose each
+    other's update. ``closed`` ends the connection (see
+    :func:`connection_end`). Returns the connection, or None if the event
+    changes nothing."""
+    if event_name == "onconnectionstatechange" and data == "closed":
+        return connection_end(connection_id=connection_id, at=at, state="closed")
+    if event_name == "oniceconnectionstatechange" and data == "closed":
+        # Some browsers only report ICE closure; the seed ignored it and the
+        # connection stayed open until unload.
+        return connection_end(connection_id=connection_id, at=at, state="closed")
+    if event_name not in {
+        "onnegotiationneeded",
+        "onsignalingstatechange",
+        "onconnectionstatechange",
+        "oniceconnectionstatechange",
+    }:
+        return None
+    with transaction.atomic():
+        connection = Connection.objects.select_for_update().get(pk=connection_id)
+        info = dict(connection.connection_info or {})
+        negotiations = list(info.get("negotiations") or [])
+        last = negotiations[-1] if negotiations else None
+        state = connection.state
+        if event_name == "onnegotiationneeded":
+            if not last or last.get("status") != "connecting":
+                negotiations.append(_negotiation_new("renegotiation", at))
+        elif event_name == "onsignalingstatechange":
+            signaling = data.get("signalingState") if isinstance(data, dict) else None
+            if signaling in NEGOTIATION_OPENING_STATES:
+                if not last or last.get("status") != "connecting":
+                    negotiations.append(
+                        _negotiation_new("renegotiation" if negotiations else "initial", at)
+                    )
+            elif signaling == "stable":
+                if not last:
+                    last = _negotiation_new("initial", at)
+                    negotiations.append(last)
+                if last.get("end_time") is None:
+                    _negotiation_close(last, "stable", at)
+        elif event_name == "onconnectionstatechange":
+            state = data
+            if data == "connected" and last and last.get("status") in {"connecting", "stable"}:
+                _negotiation_close(last, "connected", at)
+            elif data == "failed" and last and last.get("end_time") is None:
+                _negotiation_close(last, "failed", at)
+        elif event_name == "oniceconnectionstatechange" and data in {"connected", "completed"}:
+            if state in {Connection.State.NEW, Connection.State.CONNECTING}:
+                state = Connection.State.CONNECTED
+            if last and last.get("status") in {"connecting", "stable"}:
+                _negotiation_close(last, "connected", at)
+        info["negotiations"] = negotiations
+        if connection.end_time is not None:
+            # Late events of an ended connection are stored, but never
+            # reopen it or rewrite how it ended.
+            return connection
+        connection.connection_info = info
+        connection.state = state
+        connection.save(update_fields=["connection_info", "state"])
+    return connection
+
+
+def connection_end(
+    *, connection_id: uuid.UUID, at: datetime, state: str | None = None
+) -> Connection | None:
+    """End one connection at ``at`` (idempotent: an ended connection keeps
+    its first end), close its open negotiations as failed, then stop the
+    session's and the conference's call if nothing else is open."""
+    with transaction.atomic():
+        conference_id = (
+            Connection.objects.filter(pk=connection_id)
+            .values_list("conference_id", flat=True)
+            .first()
+        )
+        if conference_id is None:
+            return None
+        conference = Conference.objects.select_for_update().get(pk=conference_id)
+        connection = Connection.objects.select_for_update().get(pk=connection_id)
+        if connection.end_time is None:
+            _connection_close(connection, at=at, state=state)
+            _session_call_check(session_id=connection.session_id, at=at)
+            _conference_call_check(conference=conference, at=at)
+    return connection
+
+
+def _connection_close(connection: Connection, *, at: datetime, state: str | None) -> None:
+    at = max(at, connection.start_time)
+    info = dict(connection.connection_info or {})
+    negotiations = [dict(n) for n in info.get("negotiations") or []]
+    for entry in negotiations:
+        if entry.get("end_time") is None:
+            _negotiation_close(entry, "failed", at)
+    info["negotiations"] = negotiations
+    connection.connection_info = info
+    connection.end_time = at
+    connection.duration = _seconds(connection.start_time, at)
+    fields = ["connection_info", "end_time", "duration"]
+    if state:
+        connection.state = state
+        fields.append("state")
+    connection.save(update_fields=fields)
+
+
+def _session_call_check(*, session_id: uuid.UUID, at: datetime) -> None:
+    """If the session has no open connection left, the time since its
+    ``call_start`` is billed to the app's usage and the call period closes."""
+    session = Session.objects.select_for_update().get(pk=session_id)
+    if session.call_start is None:
+        return
+    if Connection.objects.filter(session_id=session_id, end_time__isnull=True).exists():
+        return
+    usage_add(app_id=session.app_id, start=session.call_start, end=at)
+    Session.objects.filter(pk=session_id).update(call_start=None)
+
+
+def _conference_call_check(*, conference: Conference, at: datetime) -> None:
+    """Caller holds the conference lock. Ends the conference's active period
+    when its last open connection has ended."""
+    if not conference.ongoing:
+        return
+    if Connection.objects.filter(conference_id=conference.pk, end_time__isnull=True).exists():
+        return
+    at = max(at, conference.call_start or at)
+    conference.duration += _seconds(conference.call_start, at)
+    conference.call_start = None
+    conference.end_time = at
+    conference.ongoing = False
+    conference.save(update_fields=["duration", "call_start", "end_time", "ongoing"])
+    transaction.on_commit(lambda: quality.conference_ended(conference=conference, at=at))
+
+
+def usage_add(*, app_id: uuid.UUID, start: datetime, end: datetime) -> None:
+    """Add connected seconds to the app's per-day usage, split at UTC
+    midnight so a call over midnight counts on both days."""
+    cursor = start
+    while cursor < end:
+        next_midnight = datetime.combine(
+            cursor.date() + timedelta(days=1), datetime.min.time(), tzinfo=cursor.tzinfo
+        )
+        chunk_end = min(end, next_midnight)
+        seconds = int((chunk_end - cursor).total_seconds())
+        if seconds > 0:
+            _usage_increment(app_id=app_id, day=cursor.date(), seconds=seconds)
+        cursor = chunk_end
+
+
+def _usage_increment(*, app_id: uuid.UUID, day, seconds: int) -> None:
+    updated = AppUsageDay.objects.filter(app_id=app_id, day=day).update(
+        seconds=F("seconds") + seconds
+    )
+    if updated:
+        return
+    try:
+        with transaction.atomic():
+            AppUsageDay.objects.create(app_id=app_id, day=day, seconds=seconds)
+    except IntegrityError:
+        AppUsageDay.objects.filter(app_id=app_id, day=day).update(seconds=F("seconds") + seconds)
+
+
+def session_end(*, session_id: uuid.UUID, at: datetime, end_connections: bool) -> None:
+    """End a session (``beforeunload``: only the session; ``unload`` and
+    ``endCall``: its open connections too). Idempotent."""
+    with transaction.atomic():
+        conference_id = (
+            Session.objects.filter(pk=session_id).values_list("conference_id", flat=True).first()
+        )
+        if conference_id is None:
+            return
+        conference = Conference.objects.select_for_update().get(pk=conference_id)
+        session = Session.objects.select_for_update().get(pk=session_id)
+        if end_connections:
+            for connection in Connection.objects.select_for_update().filter(
+                session_id=session_id, end_time__isnull=True
+            ):
+                _connection_close(connection, at=at, state=None)
+        newly_ended = session.end_time is None
+        if newly_ended:
+            end = max(at, session.created_at)
+            Session.objects.filter(pk=session_id).update(
+                end_time=end, duration=_seconds(session.created_at, end)
+            )
+            session.end_time = end
+        _session_call_check(session_id=session_id, at=at)
+        _conference_call_check(conference=conference, at=at)
+        if newly_ended:
+            transaction.on_commit(lambda: quality.session_ended(session=session, at=at))
+
+
+def conference_stop(*, conference: Conference, at: datetime) -> None:
+    """End every open connection and session of a conference at ``at``
+    (``stop-conference``, idle cleanup). Idempotent."""
+    with transaction.atomic():
+        conference = Conference.objects.select_for_update().get(pk=conference.pk)
+        for connection in Connection.objects.select_for_update().filter(
+            conference_id=conference.pk, end_time__isnull=True
+        ):
+            _connection_close(connection, at=at, state=None)
+        ended_sessions = []
+        for session in Session.objects.select_for_update().filter(conference_id=conference.pk):
+            _session_call_check(session_id=session.pk, at=at)
+            if session.end_time is None:
+                end = max(at, session.created_at)
+                Session.objects.filter(pk=session.pk).update(
+                    end_time=end, duration=_seconds(session.created_at, end)
+                )
+                session.end_time = end
+                ended_sessions.append(session)
+        _conference_call_check(conference=conference, at=at)
+    for session in ended_sessions:
+        quality.session_ended(session=session, at=at)
+
+
+def track_from_ontrack(
+    *, session: Session, connection: Connection, track_id: str, data: dict
+) -> Track:
+    """The remote track an ``ontrack`` describes, created once per
+    (connection, track id). A state event that overtook it may have made a
+    bare row already; this fills in what it lacked."""
+    kind = data.get("kind")
+    if kind not in Track.Kind.values:
+        raise ApiError("invalid_parameters", "'data.kind' must be 'audio' or 'video'.")
+    label = data.get("label")
+    label = label[:128] if isinstance(label, str) else None
+    described = {
+        "muted": data.get("muted"),
+        "enabled": data.get("enabled"),
+        "capabilities": data.get("capabilities"),
+        "constraints": data.get("constraints"),
+        "settings": data.get("settings"),
+        "ended": False,
+        "readyState": data.get("readyState"),
+        "contentHint": data.get("contentHint"),
+    }
+    direction = data.get("direction")
+    if direction not in Track.Direction.values:
+        direction = Track.Direction.INBOUND
+    with transaction.atomic():
+        # The connection lock serialises concurrent ontrack/unmute of a track.
+        Connection.objects.select_for_update().filter(pk=connection.pk).first()
+        track = Track.objects.filter(connection=connection, track_id=track_id).first()
+        if track is None:
+            return Track.objects.create(
+                session=session,
+                connection=connection,
+                kind=kind,
+                direction=direction,
+                track_id=track_id,
+                label=label,
+                track_info=described,
+            )
+        info = dict(track.track_info or {})
+        for key, value in described.items():
+            # State already set by an earlier mute/unmute/ended wins.
+            info.setdefault(key, value)
+        track.kind = kind
+        track.label = label
+        track.track_info = info
+        track.save(update_fields=["kind", "label", "track_info"])
+        return track
+
+
+TRACK_STATE_CHANGES = {
+    "mute": {"muted": True},
+    "unmute": {"muted": False},
+    "ended": {"ended": True, "readyState": "ended"},
+}
+
+
+def track_state_change(
+    *,
+    session: Session,
+    connection: Connection | None,
+    track_id: str,
+    event: str,
+) -> Track:
+    """Apply ``mute``/``unmute``/``ended`` (other events change nothing) to
+    the session's track. A remote track whose ``ontrack`` has not arrived yet
+    gets a bare row, so the event is not refused and retried."""
+    with transaction.atomic():
+        tracks = Track.objects.select_for_update().filter(session=session, track_id=track_id)
+        if connection is not None:
+            track = tracks.filter(connection=connection).first() or tracks.first()
+        else:
+            track = tracks.filter(connection__isnull=True).first() or tracks.first()
+        if track is None:
+            if connection is None:
+                raise ApiError("track_not_found")
+            Connection.objects.select_for_update().filter(pk=connection.pk).first()
+            track = Track.objects.filter(connection=connection, track_id=track_id).first()
+            if track is None:
+                track = Track.objects.create(
+                    session=session, connection=connection, track_id=track_id, track_info={}
+                )
+        change = TRACK_STATE_CHANGES.get(event)
+        if change:
+            info = dict(track.track_info or {})
+            info.update(change)
+            track.track_info = info
+            track.save(update_fields=["track_info"])
+    return track
+
+
+def tracks_from_get_user_media(*, session: Session, data: dict) -> list[Track]:
+    """Local (outbound, connection-less) tracks of a successful getUserMedia."""
+    created = []
+    for kind in ("audio", "video"):
+        entries = data.get(kind)
+        if not isinstance(entries, list):
+            continue
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+                continue
+            label = entry.get("label")
+            created.append(
+                Track(
+                    session=session,
+                    kind=kind,
+                    direction=Track.Direction.OUTBOUND,
+                    track_id=entry["id"][:64],
+                    label=label[:128] if isinstance(label, str) else None,
+                    track_info={
+                        "muted": entry.get("muted"),
+                        "enabled": entry.get("enabled"),
+                        "capabilities": entry.get("capabilities"),
+                        "constraints": entry.get("constraints"),
+                        "settings": entry.get("settings"),
+                        "ended": False,
+                        "readyState": entry.get("readyState"),
+                    },
+                )
+            )
+    existing = set(
+        Track.objects.filter(
+            session=session,
+            connection__isnull=True,
+            track_id__in=[t.track_id for t in created],
+        ).values_list("track_id", flat=True)
+    )
+    fresh = [t for t in created if t.track_id not in existing]
+    Track.objects.bulk_create(fresh)
+    return fresh

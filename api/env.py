@@ -1,0 +1,162 @@
+"""The only reader of ``os.environ``.
+
+Every setting the server takes from its environment is read here, with its
+default, so that ``settings.py`` stays declarative and the README and
+``.env.example`` can list exactly what this module reads.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+# Values that must never sign anything in production: empty, the dev fallback and
+# the defaults that peermetrics' compose file shipped with.
+_UNSAFE_SECRETS = {"", "secret", "supersecret", "changeme", "your-secret-key-here"}
+
+
+def _get(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return default if value is None else value
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = _get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
+
+
+def _int(name: str, default: int) -> int:
+    raw = _get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from exc
+
+
+def _float(name: str, default: float) -> float:
+    raw = _get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from exc
+
+
+def _list(name: str, default: list[str]) -> list[str]:
+    raw = _get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _dev_secret(data_dir: Path, name: str) -> str:
+    """A random secret kept in the data folder, so a development server's
+    tokens and sessions survive a restart."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / f".{name.lower()}"
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(48)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+@dataclass(frozen=True)
+class Config:
+    debug: bool
+    secret_key: str
+    init_token_secret: str
+    session_token_secret: str
+    init_token_lifespan: int
+    session_token_lifespan: int
+    allowed_hosts: list[str]
+    web_domain: str
+    database_url: str | None
+    database_host: str | None
+    database_port: str
+    database_user: str
+    database_password: str
+    database_name: str
+    conn_max_age: int
+    redis_host: str | None
+    data_dir: Path
+    post_conference_cleanup: bool
+    conference_timeout_hours: float
+    stats_interval_ms: int
+    max_body_bytes: int
+    log_level: str
+    cors_allowed_origins: list[str]
+
+
+def load() -> Config:
+    data_dir = Path(_get("DATA_DIR") or (BASE_DIR / "data"))
+    debug = _bool("DEBUG", True)
+
+    secrets_in_env = {
+        name: _get(name) for name in ("SECRET_KEY", "INIT_TOKEN_SECRET", "SESSION_TOKEN_SECRET")
+    }
+    if not debug:
+        unsafe = [n for n, v in secrets_in_env.items() if v is None or v.strip() in _UNSAFE_SECRETS]
+        if unsafe:
+            raise ImproperlyConfigured(
+                "DEBUG is off but these secrets are missing or set to a known default: "
+                + ", ".join(unsafe)
+                + ". Set each to a long random value (python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))')."
+            )
+    resolved = {
+        name: (value if value else _dev_secret(data_dir, name))
+        for name, value in secrets_in_env.items()
+    }
+
+    web_domain = _get("WEB_DOMAIN", "") or ""
+    default_hosts = ["*"] if debug else ["localhost", "127.0.0.1"]
+    cors_origins = _list("CORS_ALLOWED_ORIGINS", [])
+    if web_domain and not cors_origins:
+        cors_origins = [f"https://{web_domain}", f"http://{web_domain}"]
+
+    return Config(
+        debug=debug,
+        secret_key=resolved["SECRET_KEY"],
+        init_token_secret=resolved["INIT_TOKEN_SECRET"],
+        session_token_secret=resolved["SESSION_TOKEN_SECRET"],
+        init_token_lifespan=_int("INIT_TOKEN_LIFESPAN", 86400),
+        session_token_lifespan=_int("SESSION_TOKEN_LIFESPAN", 86400),
+        allowed_hosts=_list("ALLOWED_HOSTS", default_hosts),
+        web_domain=web_domain,
+        database_url=_get("DATABASE_URL") or None,
+        database_host=_get("DATABASE_HOST") or None,
+        database_port=_get("DATABASE_PORT", "5432") or "5432",
+        database_user=_get("DATABASE_USER", "postgres") or "postgres",
+        database_password=_get("DATABASE_PASSWORD", "") or "",
+        database_name=_get("DATABASE_NAME", "peermetrics") or "peermetrics",
+        conn_max_age=_int("CONN_MAX_AGE", 60),
+        redis_host=_get("REDIS_HOST") or None,
+        data_dir=data_dir,
+        post_conference_cleanup=_bool("POST_CONFERENCE_CLEANUP", False),
+        conference_timeout_hours=_float("CONFERENCE_TIMEOUT_HOURS", 4.0),
+        stats_interval_ms=_int("STATS_INTERVAL_MS", 10000),
+        max_body_bytes=_int("MAX_BODY_BYTES", 1_048_576),
+        log_level=(_get("LOG_LEVEL", "INFO") or "INFO").upper(),
+        cors_allowed_origins=cors_origins,
+    )

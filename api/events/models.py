@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import zlib
+
+import orjson
+from django.db import models
+
+from api.calls.models import Conference, Connection, Participant, Session, Track
+from api.common.ids import uuid7
+from api.tenancy.models import App
+
+
+class GenericEvent(models.Model):
+    """One SDK event (browser, getUserMedia, connection or track), as sent."""
+
+    class Category(models.TextChoices):
+        BROWSER = "browser", "browser"
+        GET_USER_MEDIA = "getUserMedia", "getUserMedia"
+        CONNECTION = "connection", "connection"
+        TRACK = "track", "track"
+        STATS = "stats", "stats"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="events")
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="+")
+    peer = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="events")
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    track = models.ForeignKey(
+        Track, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    type = models.CharField(max_length=64)
+    category = models.CharField(max_length=16, choices=Category.choices)
+    data = models.JSONField(null=True, blank=True)
+    # Hash of what the SDK sent (without token and delta): a retried request
+    # carries the same one and is not stored twice.
+    fingerprint = models.CharField(max_length=32, blank=True, default="")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["conference", "created_at"], name="event_conf_created"),
+            models.Index(fields=["session", "fingerprint"], name="event_session_fp"),
+            models.Index(fields=["connection", "created_at"], name="event_conn_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category}/{self.type} {self.id}"
+
+
+class StatsSample(models.Model):
+    """One ``/v1/stats`` request: a getStats() sample of one connection.
+
+    The raw report is kept compressed (it is read rarely: the events API and
+    the admin); typed per-track metrics are extracted from it elsewhere."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
+    conference = models.ForeignKey(
+        Conference, on_delete=models.CASCADE, related_name="stats_samples"
+    )
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="stats_samples")
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="+")
+    peer = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="+")
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, related_name="stats_samples"
+    )
+    created_at = models.DateTimeField()
+    digest = models.BinaryField(max_length=16, help_text="Hash of the report: retries dedupe.")
+    raw = models.BinaryField(help_text="zlib-compressed JSON of the report as sent.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "digest"], name="uniq_sample_digest"),
+        ]
+        indexes = [
+            models.Index(fields=["conference", "created_at"], name="sample_conf_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"stats {self.id}"
+
+    @property
+    def data(self) -> dict:
+        return orjson.loads(zlib.decompress(bytes(self.raw)))

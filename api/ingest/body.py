@@ -1,0 +1,104 @@
+"""Reading SDK request bodies: JSON whatever the Content-Type (the SDK sends
+``text/plain`` so that its POSTs need no CORS preflight), always an object,
+and typed accessors that turn every wrong value into a 400."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest
+
+from api.common.errors import ApiError
+
+# A retried request is back-dated by at most a day; anything larger is a
+# client bug and would put the event before its own session.
+MAX_DELTA_MS = 86_400_000
+
+
+def body_parse(request: HttpRequest) -> dict[str, Any]:
+    length = request.META.get("CONTENT_LENGTH")
+    if length and length.isdigit() and int(length) > settings.MAX_BODY_BYTES:
+        raise ApiError("body_too_large")
+    try:
+        raw = request.body
+    except RequestDataTooBig as exc:
+        raise ApiError("body_too_large") from exc
+    if len(raw) > settings.MAX_BODY_BYTES:
+        raise ApiError("body_too_large")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError("invalid_json") from exc
+    if not isinstance(body, dict):
+        raise ApiError("invalid_json")
+    return body
+
+
+def opt_str(body: dict, key: str, *, max_length: int, truncate: bool = False) -> str | None:
+    """A string or absent/null. Too long: truncated where the seed truncated,
+    refused elsewhere."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError("invalid_parameters", f"'{key}' must be a string.")
+    if len(value) > max_length:
+        if truncate:
+            return value[:max_length]
+        raise ApiError("invalid_parameters", f"'{key}' is longer than {max_length} characters.")
+    return value
+
+
+def req_str(body: dict, key: str, *, max_length: int, truncate: bool = False) -> str:
+    value = opt_str(body, key, max_length=max_length, truncate=truncate)
+    if not value:
+        raise ApiError("missing_parameters", f"'{key}' is required.")
+    return value
+
+
+def opt_uuid(body: dict, key: str, *, not_found: str) -> uuid.UUID | None:
+    """A UUID string or absent. Anything else names nothing that exists, so
+    it is answered like an unknown id (``not_found``)."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) <= 64:
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            pass
+    raise ApiError(not_found)
+
+
+def delta_ms(body: dict) -> float:
+    value = body.get("delta")
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ApiError("invalid_parameters", "'delta' must be a number of milliseconds.")
+    if value < 0 or value > MAX_DELTA_MS:
+        raise ApiError("invalid_parameters", "'delta' must be between 0 and 86400000.")
+    return value
+
+
+def meta_validate(value: Any) -> dict | None:
+    """Session ``meta``: at most 5 keys of at most 64 characters, values
+    strings under 128 characters, integers or booleans."""
+    if not value:
+        return None
+    if not isinstance(value, dict) or len(value) > 5:
+        raise ApiError("invalid_meta")
+    for key, item in value.items():
+        if len(key) > 64:
+            raise ApiError("invalid_meta")
+        if isinstance(item, str):
+            if len(item) >= 128:
+                raise ApiError("invalid_meta")
+        elif not isinstance(item, bool | int):
+            raise ApiError("invalid_meta")
+    return value

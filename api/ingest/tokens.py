@@ -1,0 +1,99 @@
+"""The SDK's two bearer tokens, carried in the JSON body as ``token``.
+
+Init token (``/initialize`` → ``POST /sessions``): ``{"p": participant, "c":
+conference, "t": issued at}`` signed with ``INIT_TOKEN_SECRET``. Session token
+(every later request): ``{"s": session, "t": issued at}`` signed with
+``SESSION_TOKEN_SECRET``. Both HS256, decoded with an algorithm allow-list;
+every way a token can be wrong is a 401, never a 500.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from django.conf import settings
+
+from api.common.errors import ApiError
+
+_ALGORITHMS = ["HS256"]
+
+
+@dataclass(frozen=True)
+class InitClaims:
+    participant_id: uuid.UUID
+    conference_id: uuid.UUID
+
+
+def _secret(name: str) -> str:
+    return settings.PEERMETRICS[name]
+
+
+def init_token_issue(*, participant_id: uuid.UUID, conference_id: uuid.UUID) -> str:
+    payload = {"p": str(participant_id), "c": str(conference_id), "t": time.time()}
+    return jwt.encode(payload, _secret("INIT_TOKEN_SECRET"), algorithm="HS256")
+
+
+def session_token_issue(*, session_id: uuid.UUID) -> str:
+    payload = {"s": str(session_id), "t": time.time()}
+    return jwt.encode(payload, _secret("SESSION_TOKEN_SECRET"), algorithm="HS256")
+
+
+def _decode(token: Any, *, secret_name: str, lifespan_name: str, keys: tuple[str, ...]) -> dict:
+    if token is None:
+        raise ApiError("missing_token")
+    if not isinstance(token, str) or not token or len(token) > 2048:
+        raise ApiError("invalid_token")
+    try:
+        payload = jwt.decode(
+            token,
+            _secret(secret_name),
+            algorithms=_ALGORITHMS,
+            options={"require": [], "verify_aud": False},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise ApiError("expired_token") from exc
+    except jwt.PyJWTError as exc:
+        raise ApiError("invalid_token") from exc
+    if not isinstance(payload, dict) or any(k not in payload for k in keys):
+        raise ApiError("invalid_token")
+    issued = payload["t"]
+    if isinstance(issued, bool) or not isinstance(issued, int | float):
+        raise ApiError("invalid_token")
+    if time.time() - issued > settings.PEERMETRICS[lifespan_name]:
+        raise ApiError("expired_token")
+    return payload
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    if not isinstance(value, str):
+        raise ApiError("invalid_token")
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise ApiError("invalid_token") from exc
+
+
+def init_token_verify(token: Any) -> InitClaims:
+    payload = _decode(
+        token,
+        secret_name="INIT_TOKEN_SECRET",
+        lifespan_name="INIT_TOKEN_LIFESPAN",
+        keys=("p", "c", "t"),
+    )
+    return InitClaims(participant_id=_uuid(payload["p"]), conference_id=_uuid(payload["c"]))
+
+
+def session_token_verify(token: Any) -> uuid.UUID:
+    """The session id the token names. The session row itself is not read
+    here: the caller reads it (or a connection of it) in its own query."""
+    payload = _decode(
+        token,
+        secret_name="SESSION_TOKEN_SECRET",
+        lifespan_name="SESSION_TOKEN_LIFESPAN",
+        keys=("s", "t"),
+    )
+    return _uuid(payload["s"])

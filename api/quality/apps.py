@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class QualityConfig(AppConfig):
+    name = "api.quality"
+    label = "quality"
+    verbose_name = "Call quality"

@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import path
+
+from api.common import views as common_views
+from api.ingest.urls import patterns as sdk_patterns
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("health", common_views.health, name="health"),
+    *sdk_patterns("v1/"),
+    *sdk_patterns(""),
+]
+
+handler404 = "api.common.views.not_found"
+handler500 = "api.common.views.server_error"
