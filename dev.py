@@ -26,7 +26,9 @@ STAMP = VENV / ".installed"
 
 def ensure_venv() -> None:
     if sys.version_info[:2] != (3, 11):
-        print(f"warning: Python 3.11 is supported, this is {sys.version.split()[0]}", file=sys.stderr)
+        print(
+            f"warning: Python 3.11 is supported, this is {sys.version.split()[0]}", file=sys.stderr
+        )
     if not PYTHON.exists():
         print("Creating .venv …", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
@@ -35,7 +37,16 @@ def ensure_venv() -> None:
         return
     print("Installing dependencies (pinned in pyproject.toml) …", flush=True)
     subprocess.run(
-        [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", ".[dev]"],
+        [
+            str(PYTHON),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-e",
+            ".[dev]",
+        ],
         cwd=ROOT,
         check=True,
     )
