@@ -1,0 +1,127 @@
+"""Real SDK traffic, built from the captured calls in shared/reference/sdk-payloads.
+
+The bodies are the ones the SDK 2.7.2 sent; only ids, tokens and the
+cumulative counters of the stats reports change. A stats report of tick k is
+the captured report with every counter advanced by k times its per-interval
+increment (measured between two consecutive captured samples), so a
+synthetic call looks to the server like the real call went on for longer.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+PAYLOADS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "sdk-payloads"
+CAPTURED = "call-2-participants.json"
+
+
+def captured_requests() -> list[dict]:
+    return json.loads((PAYLOADS / CAPTURED).read_text())["requests"]
+
+
+def _bodies(participant: str, path: str, name: str | None = None) -> list[dict]:
+    out = []
+    for request in captured_requests():
+        body = request["body"]
+        if request["participant"] != participant or request["path"] != path:
+            continue
+        if name is not None and (body.get("eventName") or body.get("event")) != name:
+            continue
+        out.append(body)
+    return out
+
+
+class Templates:
+    """The request bodies of one captured participant, ready to re-address."""
+
+    def __init__(self) -> None:
+        p = "c1p0"
+        self.session = _bodies(p, "/v1/sessions")[0]
+        self.gum = _bodies(p, "/v1/events/get-user-media")
+        self.connection_events = [
+            b
+            for b in _bodies(p, "/v1/connection")
+            if b.get("eventName") not in {"addConnection", "removeConnection"}
+        ]
+        self.ontrack = _bodies(p, "/v1/tracks", "ontrack")
+        self.unmute = _bodies(p, "/v1/tracks", "unmute")
+        stats = _bodies(p, "/v1/stats")
+        # The second and first samples: both before the other side stopped
+        # its camera at 28 s, so every counter still grows between them.
+        self.stats_last = stats[1]["data"]
+        self.stats_previous = stats[0]["data"]
+
+
+def _counters(current: Any, previous: Any, path: tuple, out: list) -> None:
+    """Numeric fields that grow between two samples: (path, value, increment)."""
+    if isinstance(current, dict) and isinstance(previous, dict):
+        for key, value in current.items():
+            if key in previous:
+                _counters(value, previous[key], (*path, key), out)
+    elif isinstance(current, list) and isinstance(previous, list):
+        for index, (a, b) in enumerate(zip(current, previous, strict=False)):
+            _counters(a, b, (*path, index), out)
+    elif (
+        isinstance(current, int | float)
+        and not isinstance(current, bool)
+        and isinstance(previous, int | float)
+        and current > previous
+    ):
+        out.append((path, current, current - previous))
+
+
+class StatsSynth:
+    """Stats reports of one connection, tick after tick.
+
+    ``loss`` (0–1) turns that share of the inbound packets of each interval
+    into lost packets, to make the server see a degraded call."""
+
+    def __init__(self, templates: Templates, *, interval_s: float) -> None:
+        self.report = copy.deepcopy(templates.stats_last)
+        self.scale = interval_s / 10.0  # the captured call sampled every 10 s
+        self.fields: list[tuple[tuple, float, float]] = []
+        _counters(self.report, templates.stats_previous, (), self.fields)
+        self.tick = 0
+        self.lost: dict[tuple, float] = {}
+        # Inbound packets per captured interval, per report: the base of the loss.
+        self.received_increment = {
+            path[:-1]: increment
+            for path, _, increment in self.fields
+            if len(path) == 4 and path[1] == "inbound" and path[-1] == "packetsReceived"
+        }
+
+    def _set(self, path: tuple, value: float) -> None:
+        node = self.report
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+
+    def next(self, *, loss: float = 0.0) -> dict:
+        self.tick += 1
+        steps = self.tick * self.scale
+        for path, base, increment in self.fields:
+            value = base + increment * steps
+            self._set(path, int(value) if isinstance(base, int) else value)
+        for path, increment in self.received_increment.items():
+            self.lost[path] = self.lost.get(path, 0.0) + increment * self.scale * loss
+            report = self.report[path[0]][path[1]][path[2]]
+            lost = int(self.lost[path])
+            report["packetsLost"] = lost
+            report["packetsReceived"] = max(0, report["packetsReceived"] - lost)
+        return self.report
+
+    def body(self, *, token: str, peer_id: str, connection_id: str, loss: float = 0.0) -> bytes:
+        return orjson.dumps(
+            {
+                "data": self.next(loss=loss),
+                "peerId": peer_id,
+                "connectionId": connection_id,
+                "timeTaken": 2,
+                "token": token,
+            }
+        )
