@@ -1,0 +1,48 @@
+"""A lean Django handler for the SDK's writes.
+
+The SDK's requests carry their credentials in the body: they need no
+sessions, users, CSRF tokens, messages or clickjacking headers, and running
+that middleware costs about three times the work of the stats view itself
+(measured in docs/benchmarks.md). POST/PUT/OPTIONS on an SDK path therefore
+go through a handler whose only middleware is CORS; every other request
+(admin, query API, GET on an SDK path) goes through the full stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from django.core.handlers.wsgi import WSGIHandler
+from django.test.utils import override_settings
+
+from api.ingest.urls import SDK_PATHS
+
+SDK_MIDDLEWARE = ["corsheaders.middleware.CorsMiddleware"]
+_SDK_METHODS = frozenset({"POST", "PUT", "OPTIONS"})
+
+
+class SdkHandler(WSGIHandler):
+    def load_middleware(self, is_async: bool = False) -> None:
+        # Django builds the middleware chain from settings.MIDDLEWARE once,
+        # here, at start-up; this handler builds it from the SDK's list.
+        with override_settings(MIDDLEWARE=SDK_MIDDLEWARE):
+            super().load_middleware(is_async)
+
+
+def is_sdk_write(method: str, path: str) -> bool:
+    if method not in _SDK_METHODS:
+        return False
+    if path.startswith("/v1/"):
+        path = path[3:]
+    return path in SDK_PATHS
+
+
+def with_sdk_lane(full: WSGIHandler) -> Callable:
+    sdk = SdkHandler()
+
+    def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if is_sdk_write(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")):
+            return sdk(environ, start_response)
+        return full(environ, start_response)
+
+    return application
