@@ -71,14 +71,26 @@ class Http:
                     raise ConnectionError("closed")
                 status = int(status_line.split()[1])
                 length = 0
+                chunked = False
                 while True:
                     line = await self.reader.readline()
                     if line in (b"\r\n", b""):
                         break
                     name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
+                    name = name.strip().lower()
+                    if name == b"content-length":
                         length = int(value)
-                return status, await self.reader.readexactly(length)
+                    elif name == b"transfer-encoding" and b"chunked" in value.lower():
+                        chunked = True
+                if not chunked:
+                    return status, await self.reader.readexactly(length)
+                body = b""
+                while True:
+                    size = int((await self.reader.readline()).strip(), 16)
+                    chunk = await self.reader.readexactly(size + 2)
+                    if size == 0:
+                        return status, body
+                    body += chunk[:-2]
             except (ConnectionError, asyncio.IncompleteReadError, OSError):
                 self.writer = None
                 if attempt == 2:

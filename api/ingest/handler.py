@@ -28,6 +28,14 @@ class SdkHandler(WSGIHandler):
         with override_settings(MIDDLEWARE=SDK_MIDDLEWARE):
             super().load_middleware(is_async)
 
+    def get_response(self, request):
+        response = super().get_response(request)
+        # CommonMiddleware is not in this chain; without a length the server
+        # would fall back to chunked encoding for these small answers.
+        if not response.streaming and not response.has_header("Content-Length"):
+            response.headers["Content-Length"] = str(len(response.content))
+        return response
+
 
 def is_sdk_write(method: str, path: str) -> bool:
     if method not in _SDK_METHODS:
