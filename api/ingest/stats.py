@@ -102,7 +102,7 @@ def _local_candidate_type(data: dict) -> str | None:
     pair = data.get("connection")
     local = pair.get("local") if isinstance(pair, dict) else None
     value = local.get("candidateType") if isinstance(local, dict) else None
-    return value if value in _CANDIDATE_TYPES else None
+    return value if isinstance(value, str) and value in _CANDIDATE_TYPES else None
 
 
 def _named_tracks(data: dict) -> dict[tuple[str, str], str]:

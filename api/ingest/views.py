@@ -277,6 +277,13 @@ SIGNALING_STATES = {
     "have-remote-pranswer",
     "closed",
 }
+# Events that drive the connection's state: the values a browser sends.
+_STATE_VALUES = {
+    "oniceconnectionstatechange": ICE_CONNECTION_STATES,
+    "onconnectionstatechange": CONNECTION_STATES,
+    "onicegatheringstatechange": ICE_GATHERING_STATES,
+    "onsignalingstatechange": SIGNALING_STATES,
+}
 CANDIDATE_KEYS = (
     "address",
     "candidate",
@@ -298,17 +305,16 @@ CANDIDATE_KEYS = (
 def _event_data(event_name: str, body: dict) -> Any:
     """The stored ``data`` of an event, checked where the event drives state."""
     data = body.get("data")
-    invalid = ApiError("invalid_parameters", f"'data' is not valid for {event_name}.")
-    if event_name == "oniceconnectionstatechange" and data not in ICE_CONNECTION_STATES:
-        raise invalid
-    if event_name == "onconnectionstatechange" and data not in CONNECTION_STATES:
-        raise invalid
-    if event_name == "onicegatheringstatechange" and data not in ICE_GATHERING_STATES:
-        raise invalid
-    if event_name == "onsignalingstatechange" and (
-        not isinstance(data, dict) or data.get("signalingState") not in SIGNALING_STATES
-    ):
-        raise invalid
+    allowed = _STATE_VALUES.get(event_name)
+    if allowed is not None:
+        state = (
+            data.get("signalingState")
+            if event_name == "onsignalingstatechange" and isinstance(data, dict)
+            else data
+        )
+        # Checked as a string first: a list or an object is not hashable.
+        if not isinstance(state, str) or state not in allowed:
+            raise ApiError("invalid_parameters", f"'data' is not valid for {event_name}.")
     if event_name == "onicecandidate" and isinstance(data, dict):
         data = {k: data[k] for k in CANDIDATE_KEYS if data.get(k) is not None}
     if event_name == "mediaDeviceChange" and data is None:
