@@ -103,25 +103,36 @@ def sdk_endpoint(*methods: str) -> Callable:
 # ---------------------------------------------------------------- initialize
 
 
+def _host(value: str) -> str | None:
+    """The lower-case host of an origin or of an allowed-domain entry;
+    scheme, port and path are ignored. None when there is no host."""
+    value = value.strip().lower()
+    if "://" not in value:
+        if value.count(":") > 1 and "[" not in value:
+            return value  # a bare IPv6 address
+        value = f"//{value}"
+    try:
+        return urlsplit(value).hostname or None
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return None
+
+
 def _origin_allowed(domain: str, origin: str | None) -> bool:
     """``domain`` is a host, several separated by commas or spaces, or
-    ``*.example.com`` (every subdomain). Ports and schemes are ignored."""
-    if not origin:
+    ``*.example.com`` (every subdomain, not the domain itself). Hosts such as
+    ``localhost`` and IP addresses are allowed entries."""
+    host = _host(origin) if origin else None
+    if host is None:
         return False
-    host = (urlsplit(origin).hostname or "").lower()
-    if not host:
-        return False
-    for allowed in re.split(r"[,\s]+", domain.strip().lower()):
-        if not allowed:
+    for entry in re.split(r"[,\s]+", domain):
+        allowed = _host(entry) if entry else None
+        if allowed is None:
             continue
-        allowed = allowed.split("://")[-1].split("/")[0]
         if allowed.startswith("*."):
             if host.endswith(allowed[1:]):
                 return True
-        else:
-            allowed_host = urlsplit(f"//{allowed}").hostname or allowed
-            if host == allowed_host:
-                return True
+        elif host == allowed:
+            return True
     return False
 
 
