@@ -318,11 +318,9 @@ def _event_data(event_name: str, body: dict) -> Any:
     data = body.get("data")
     allowed = _STATE_VALUES.get(event_name)
     if allowed is not None:
-        state = (
-            data.get("signalingState")
-            if event_name == "onsignalingstatechange" and isinstance(data, dict)
-            else data
-        )
+        state = data
+        if event_name == "onsignalingstatechange":
+            state = data.get("signalingState") if isinstance(data, dict) else None
         # Checked as a string first: a list or an object is not hashable.
         if not isinstance(state, str) or state not in allowed:
             raise ApiError("invalid_parameters", f"'data' is not valid for {event_name}.")
@@ -367,8 +365,9 @@ def _event_post(request: HttpRequest, *, category: str, route: str) -> HttpRespo
         session, opt_uuid(body, "connectionId", not_found="connection_not_found")
     )
 
-    if event_name == "addConnection":
-        return _connection_add(session, body, peer_ref or "", at)
+    if event_name == "addConnection" and category == GenericEvent.Category.CONNECTION:
+        assert peer_ref is not None
+        return _connection_add(session, body, peer_ref, at)
 
     peer_id = connection.peer_id if connection else None
     if peer_ref and peer_id is None and event_name not in {"removeConnection", "removePeer"}:

@@ -169,14 +169,14 @@ class Page:
     # -- requests of a running call
 
     def add_connection(self, peer_user_id: str, **overrides: Any) -> Link:
-        response = self.connection_request(
-            "addConnection",
-            peerId=peer_user_id,
-            peerName=f"User {peer_user_id}",
-            connectionState="new",
-            isSfu=False,
+        fields = {
+            "peerId": peer_user_id,
+            "peerName": f"User {peer_user_id}",
+            "connectionState": "new",
+            "isSfu": False,
             **overrides,
-        )
+        }
+        response = self.connection_request("addConnection", **fields)
         assert response.status == 200, response
         return Link(peer_id=response.json["peer_id"], connection_id=response.json["connection_id"])
 
