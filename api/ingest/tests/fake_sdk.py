@@ -56,11 +56,18 @@ def stats_report(*, candidate_pair: bool = True) -> dict[str, Any]:
     return data
 
 
-def with_candidate_type(data: dict[str, Any], candidate_type: str) -> dict[str, Any]:
+def next_report(data: dict[str, Any], *, candidate_type: str | None = None) -> dict[str, Any]:
+    """The report one interval later (a new sample, not a retry of this
+    one), optionally over a candidate pair of another type."""
     data = copy.deepcopy(data)
-    data["connection"]["local"]["candidateType"] = candidate_type
-    # A new sample, not a retry of the previous one.
-    data["connection"]["timestamp"] += 1000
+    reports = [data["connection"]]
+    for kind in ("audio", "video"):
+        reports += data[kind]["inbound"] + data[kind]["outbound"]
+    for report in reports:
+        if "timestamp" in report:
+            report["timestamp"] += 10_000
+    if candidate_type is not None:
+        data["connection"]["local"]["candidateType"] = candidate_type
     return data
 
 
@@ -233,7 +240,7 @@ class Page:
         return self.post("/v1/tracks", body)
 
     def track_state(
-        self, track_id: str, event: str, link: Link | None = None, **fields: Any
+        self, track_id: str, event: str, link: Link | None = None, /, **fields: Any
     ) -> SdkResponse:
         body = self._signed({"event": event, "trackId": track_id, "data": {}})
         if link is not None:
