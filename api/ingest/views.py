@@ -601,7 +601,7 @@ def _app_for_key(body: dict) -> App:
     api_key = body.get("apiKey")
     if not isinstance(api_key, str) or not API_KEY_RE.match(api_key):
         raise ApiError("invalid_api_key")
-    app = App.objects.filter(api_key=api_key, is_active=True).first()
+    app = App.objects.filter(api_key=api_key, is_active=True, organization__is_active=True).first()
     if app is None:
         raise ApiError("invalid_api_key")
     return app

@@ -250,8 +250,9 @@ class Page:
 
 
 @pytest.fixture
-def page(sdk, app):
-    """``page("alice")``: a page of the app's conference ``room-1``."""
+def page(sdk, app, clock):
+    """``page("alice")``: a page of the app's conference ``room-1``. The
+    server runs on the test's clock from the first request on."""
 
     def open_page(user_id: str, **kwargs: Any) -> Page:
         return Page(sdk, user_id, **kwargs)
