@@ -241,7 +241,9 @@ def connection_event_apply(
             state = data
             if data == "connected" and last and last.get("status") in {"connecting", "stable"}:
                 _negotiation_close(last, "connected", at)
-            elif data == "failed" and last and last.get("end_time") is None:
+            elif data == "failed" and last and last.get("status") in {"connecting", "stable"}:
+                # Offer and answer done (stable) but no media path: the
+                # negotiation failed all the same.
                 _negotiation_close(last, "failed", at)
         elif event_name == "oniceconnectionstatechange" and data in {"connected", "completed"}:
             if state in {Connection.State.NEW, Connection.State.CONNECTING}:

@@ -370,13 +370,17 @@ def _event_post(request: HttpRequest, *, category: str, route: str) -> HttpRespo
         return _connection_add(session, body, peer_ref, at)
 
     peer_id = connection.peer_id if connection else None
-    if peer_ref and peer_id is None and event_name not in {"removeConnection", "removePeer"}:
+    if peer_ref and peer_id is None:
         peer = _peer_of_app(session, peer_ref)
-        if peer is None:
+        if event_name in {"removeConnection", "removePeer"}:
+            # The SDK ignores the answer: an unknown peer is stored as none.
+            peer_id = peer.pk if peer else None
+        elif peer is None:
             raise ApiError("participant_not_found")
-        if peer.pk == session.participant_id:
+        elif peer.pk == session.participant_id:
             raise ApiError("participant_equal_peer")
-        peer_id = peer.pk
+        else:
+            peer_id = peer.pk
 
     event, created = event_store(
         session=session,
@@ -390,7 +394,7 @@ def _event_post(request: HttpRequest, *, category: str, route: str) -> HttpRespo
         peer_id=peer_id,
     )
     if created:
-        _event_effects(session, event_name, data, connection, peer_ref, at)
+        _event_effects(session, event_name, data, connection, peer_id, at)
         quality.event_received(event=event)
     return empty_response()
 
@@ -400,7 +404,7 @@ def _event_effects(
     event_name: str,
     data: Any,
     connection: Connection | None,
-    peer_ref: str | None,
+    peer_id: uuid.UUID | None,
     at,
 ) -> None:
     """Lifecycle consequences of an event (reference §4.2, with its bugs fixed)."""
@@ -412,13 +416,11 @@ def _event_effects(
         calls.session_end(session_id=session.pk, at=at, end_connections=True)
     elif event_name == "removeConnection" and connection is not None:
         calls.connection_end(connection_id=connection.pk, at=at)
-    elif event_name == "removePeer" and peer_ref:
-        peer = _peer_of_app(session, peer_ref)
-        if peer is not None:
-            for connection_id in Connection.objects.filter(
-                session_id=session.pk, peer=peer, end_time__isnull=True
-            ).values_list("pk", flat=True):
-                calls.connection_end(connection_id=connection_id, at=at)
+    elif event_name == "removePeer" and peer_id is not None:
+        for connection_id in Connection.objects.filter(
+            session_id=session.pk, peer_id=peer_id, end_time__isnull=True
+        ).values_list("pk", flat=True):
+            calls.connection_end(connection_id=connection_id, at=at)
     elif connection is not None:
         calls.connection_event_apply(
             connection_id=connection.pk, event_name=event_name, data=data, at=at
@@ -515,7 +517,8 @@ def connection_batch(request: HttpRequest) -> HttpResponse:
             peer_id=connection.peer_id if connection else None,
         )
         if created:
-            _event_effects(session, event_name, data, connection, None, at)
+            peer_id = connection.peer_id if connection else None
+            _event_effects(session, event_name, data, connection, peer_id, at)
             quality.event_received(event=event)
     return empty_response()
 
