@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Count, F, Max, Q
 
 from api.calls.models import (
     Conference,
@@ -308,10 +308,23 @@ def _session_call_check(*, session_id: uuid.UUID, at: datetime) -> None:
     session = Session.objects.select_for_update().get(pk=session_id)
     if session.call_start is None:
         return
-    if Connection.objects.filter(session_id=session_id, end_time__isnull=True).exists():
+    still_open, last_end = _connections_state(Connection.objects.filter(session_id=session_id))
+    if still_open:
         return
-    usage_add(app_id=session.app_id, start=session.call_start, end=at)
+    usage_add(app_id=session.app_id, start=session.call_start, end=max(at, last_end or at))
     Session.objects.filter(pk=session_id).update(call_start=None)
+
+
+def _connections_state(connections) -> tuple[bool, datetime | None]:
+    """Whether any of ``connections`` is open, and when the last one ended.
+
+    A call ends at its last connection's end, not at the time of the request
+    that ended the last one: a retried ``endCall`` is back-dated by its
+    ``delta`` to before the close of a connection that ended meanwhile."""
+    state = connections.aggregate(
+        open=Count("pk", filter=Q(end_time__isnull=True)), last_end=Max("end_time")
+    )
+    return bool(state["open"]), state["last_end"]
 
 
 def _conference_call_check(*, conference: Conference, at: datetime) -> None:
@@ -319,9 +332,12 @@ def _conference_call_check(*, conference: Conference, at: datetime) -> None:
     when its last open connection has ended."""
     if not conference.ongoing:
         return
-    if Connection.objects.filter(conference_id=conference.pk, end_time__isnull=True).exists():
+    still_open, last_end = _connections_state(
+        Connection.objects.filter(conference_id=conference.pk)
+    )
+    if still_open:
         return
-    at = max(at, conference.call_start or at)
+    at = max(at, last_end or at, conference.call_start or at)
     conference.duration += _seconds(conference.call_start, at)
     conference.call_start = None
     conference.end_time = at

@@ -156,6 +156,28 @@ def test_a_back_dated_end_ends_the_conference_at_that_time(page, clock):
     assert link.connection.end_time == clock.now - timedelta(seconds=4)
 
 
+@pytest.mark.django_db
+def test_a_late_back_dated_end_does_not_end_the_call_before_a_later_close(page, clock):
+    # Given alice and bob in a call; alice's endCall is lost on the way
+    alice = page("alice").join()
+    bob = page("bob").join()
+    alice.add_connection("bob")
+    bob_link = bob.add_connection("alice")
+    alice_left = clock.advance(seconds=90)
+
+    # When bob closes 10 s later and alice's retry arrives 15 s after her end
+    bob_closed = clock.advance(seconds=10)
+    bob.connection_event(bob_link, "onconnectionstatechange", "closed")
+    clock.advance(seconds=5)
+    alice.browser_event("endCall", delta=15_000)
+
+    # Then alice's session ended when she left, the call when bob closed
+    assert alice.session.end_time == alice_left
+    c = conference()
+    assert (c.end_time, c.duration) == (bob_closed, 100)
+    assert usage() == {str(clock.now.date()): 90 + 100}
+
+
 # ---------------------------------------------------------------- session
 
 
