@@ -17,6 +17,7 @@ from functools import cache
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from api.calls.models import Connection, Session
 from conftest import CAPTURED_API_KEY, SDK_PAYLOADS, SdkClient, SdkResponse
@@ -124,6 +125,19 @@ class Page:
         self.origin = origin
         self.init_token: str | None = None
         self.token: str | None = None
+
+    def in_new_client(self) -> Page:
+        """The same page (tokens included) on its own HTTP client, for a
+        thread of its own."""
+        twin = Page(
+            SdkClient(Client()),
+            self.user_id,
+            conference_id=self.conference_id,
+            api_key=self.api_key,
+            origin=self.origin,
+        )
+        twin.init_token, twin.token = self.init_token, self.token
+        return twin
 
     # -- transport
 
