@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Max, Q
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 
 from api.calls.models import (
     Conference,
@@ -413,7 +413,10 @@ def conference_stop(*, conference: Conference, at: datetime) -> None:
         ):
             _connection_close(connection, at=at, state=None)
         ended_sessions = []
-        for session in Session.objects.select_for_update().filter(conference_id=conference.pk):
+        # In call order, so the usage rows of a call over midnight are locked
+        # day after day, as every other transaction locks them.
+        sessions = Session.objects.select_for_update().filter(conference_id=conference.pk)
+        for session in sessions.order_by("call_start", "created_at"):
             _session_call_check(session_id=session.pk, at=at)
             if session.end_time is None:
                 end = max(at, session.created_at)
@@ -425,6 +428,69 @@ def conference_stop(*, conference: Conference, at: datetime) -> None:
         _conference_call_check(conference=conference, at=at)
     for session in ended_sessions:
         quality.session_ended(session=session, at=at)
+
+
+def _latest(model, field: str) -> Subquery:
+    return Subquery(
+        model.objects.filter(conference_id=OuterRef("pk"))
+        .order_by(F(field).desc(nulls_last=True))
+        .values(field)[:1]
+    )
+
+
+def _with_last_activity(conferences):
+    """Annotate the latest time anything happened in each conference: an
+    event, a stats sample, a connection added, a session started."""
+    from api.events.models import GenericEvent, StatsSample
+
+    return conferences.annotate(
+        last_event=_latest(GenericEvent, "created_at"),
+        last_sample=_latest(StatsSample, "created_at"),
+        last_connection=_latest(Connection, "start_time"),
+        last_session=_latest(Session, "created_at"),
+    )
+
+
+def _last_activity(conference: Conference) -> datetime:
+    moments = [
+        conference.last_event,  # type: ignore[attr-defined]
+        conference.last_sample,  # type: ignore[attr-defined]
+        conference.last_connection,  # type: ignore[attr-defined]
+        conference.last_session,  # type: ignore[attr-defined]
+    ]
+    return max((m for m in moments if m is not None), default=conference.created_at)
+
+
+def conferences_stale(*, idle_since: datetime) -> tuple[int, list[tuple[Conference, datetime]]]:
+    """Ongoing conferences with no activity since ``idle_since``, each with
+    the time of its last activity, oldest first; and how many conferences
+    are ongoing. One query."""
+    ongoing = list(_with_last_activity(Conference.objects.filter(ongoing=True)))
+    stale = [(c, last) for c in ongoing if (last := _last_activity(c)) < idle_since]
+    stale.sort(key=lambda item: item[1])
+    return len(ongoing), stale
+
+
+def conference_close_stale(*, conference_id: uuid.UUID, idle_since: datetime) -> datetime | None:
+    """Close an idle conference at its last activity (its connections,
+    sessions and billed time stop there, not at the time of the cleanup).
+
+    Runs in its own transaction holding the conference lock, and checks
+    again under it: a conference that ended or woke up since it was found
+    is left alone (returns None). Returns the time it was closed at."""
+    with transaction.atomic():
+        conference = (
+            _with_last_activity(Conference.objects.select_for_update(of=("self",)))
+            .filter(pk=conference_id, ongoing=True)
+            .first()
+        )
+        if conference is None:
+            return None
+        last_activity = _last_activity(conference)
+        if last_activity >= idle_since:
+            return None
+        conference_stop(conference=conference, at=last_activity)
+    return last_activity
 
 
 def track_from_ontrack(
