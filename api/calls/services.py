@@ -2,12 +2,18 @@
 lifecycle of a conference (ongoing / duration / end) and of its sessions.
 
 Locking. Everything that decides whether a call starts or stops runs in a
-transaction holding the conference row (``SELECT … FOR UPDATE``), then the
-session, then the connection: always in that order, so two requests never
-wait for each other in a cycle. Without the conference lock two connections
-closing at once would each still see the other open, and the conference
-would never end. Updates that only touch one connection (state, negotiations)
-lock just that connection row. On SQLite the whole database is the lock.
+transaction holding the conference row, then the session, then the
+connection: always in that order, so two requests never wait for each
+other in a cycle. Without the conference lock two connections closing at
+once would each still see the other open, and the conference would never
+end. Updates that only touch one connection (state, negotiations, tracks)
+lock just that connection row and wait for nothing else while holding it.
+
+The locks are ``FOR NO KEY UPDATE``: they serialise these decisions, but
+leave the rows' keys free, so the inserts of the hot path (stats samples,
+events), whose foreign keys need only a key share of the conference,
+session and connection rows, never wait for a call that is ending. On
+SQLite the whole database is the lock.
 """
 
 from __future__ import annotations
@@ -148,7 +154,7 @@ def connection_add(
     """A new peer connection of ``session``: the session and the conference
     are in a call from now on (``call_start``/``start_time``/``ongoing``)."""
     with transaction.atomic():
-        conference = Conference.objects.select_for_update().get(pk=session.conference_id)
+        conference = Conference.objects.select_for_update(no_key=True).get(pk=session.conference_id)
         info = {"detected_tcp": False, "detected_turn": False, "negotiations": []}
         state = Connection.State.NEW
         if connection_state == "connected":
@@ -216,7 +222,7 @@ def connection_event_apply(
     }:
         return None
     with transaction.atomic():
-        connection = Connection.objects.select_for_update().get(pk=connection_id)
+        connection = Connection.objects.select_for_update(no_key=True).get(pk=connection_id)
         info = dict(connection.connection_info or {})
         negotiations = list(info.get("negotiations") or [])
         last = negotiations[-1] if negotiations else None
@@ -268,15 +274,16 @@ def connection_end(
     its first end), close its open negotiations as failed, then stop the
     session's and the conference's call if nothing else is open."""
     with transaction.atomic():
-        conference_id = (
+        ids = (
             Connection.objects.filter(pk=connection_id)
-            .values_list("conference_id", flat=True)
+            .values_list("conference_id", "session_id")
             .first()
         )
-        if conference_id is None:
+        if ids is None:
             return None
-        conference = Conference.objects.select_for_update().get(pk=conference_id)
-        connection = Connection.objects.select_for_update().get(pk=connection_id)
+        conference = Conference.objects.select_for_update(no_key=True).get(pk=ids[0])
+        Session.objects.select_for_update(no_key=True).filter(pk=ids[1]).values_list("pk").first()
+        connection = Connection.objects.select_for_update(no_key=True).get(pk=connection_id)
         if connection.end_time is None:
             _connection_close(connection, at=at, state=state)
             _session_call_check(session_id=connection.session_id, at=at)
@@ -305,7 +312,7 @@ def _connection_close(connection: Connection, *, at: datetime, state: str | None
 def _session_call_check(*, session_id: uuid.UUID, at: datetime) -> None:
     """If the session has no open connection left, the time since its
     ``call_start`` is billed to the app's usage and the call period closes."""
-    session = Session.objects.select_for_update().get(pk=session_id)
+    session = Session.objects.select_for_update(no_key=True).get(pk=session_id)
     if session.call_start is None:
         return
     still_open, last_end = _connections_state(Connection.objects.filter(session_id=session_id))
@@ -383,10 +390,10 @@ def session_end(*, session_id: uuid.UUID, at: datetime, end_connections: bool) -
         )
         if conference_id is None:
             return
-        conference = Conference.objects.select_for_update().get(pk=conference_id)
-        session = Session.objects.select_for_update().get(pk=session_id)
+        conference = Conference.objects.select_for_update(no_key=True).get(pk=conference_id)
+        session = Session.objects.select_for_update(no_key=True).get(pk=session_id)
         if end_connections:
-            for connection in Connection.objects.select_for_update().filter(
+            for connection in Connection.objects.select_for_update(no_key=True).filter(
                 session_id=session_id, end_time__isnull=True
             ):
                 _connection_close(connection, at=at, state=None)
@@ -407,16 +414,20 @@ def conference_stop(*, conference: Conference, at: datetime) -> None:
     """End every open connection and session of a conference at ``at``
     (``stop-conference``, idle cleanup). Idempotent."""
     with transaction.atomic():
-        conference = Conference.objects.select_for_update().get(pk=conference.pk)
-        for connection in Connection.objects.select_for_update().filter(
+        conference = Conference.objects.select_for_update(no_key=True).get(pk=conference.pk)
+        # In call order, so the usage rows of a call over midnight are locked
+        # day after day, as every other transaction locks them.
+        sessions = list(
+            Session.objects.select_for_update(no_key=True)
+            .filter(conference_id=conference.pk)
+            .order_by("call_start", "created_at")
+        )
+        for connection in Connection.objects.select_for_update(no_key=True).filter(
             conference_id=conference.pk, end_time__isnull=True
         ):
             _connection_close(connection, at=at, state=None)
         ended_sessions = []
-        # In call order, so the usage rows of a call over midnight are locked
-        # day after day, as every other transaction locks them.
-        sessions = Session.objects.select_for_update().filter(conference_id=conference.pk)
-        for session in sessions.order_by("call_start", "created_at"):
+        for session in sessions:
             _session_call_check(session_id=session.pk, at=at)
             if session.end_time is None:
                 end = max(at, session.created_at)
@@ -480,7 +491,7 @@ def conference_close_stale(*, conference_id: uuid.UUID, idle_since: datetime) ->
     is left alone (returns None). Returns the time it was closed at."""
     with transaction.atomic():
         conference = (
-            _with_last_activity(Conference.objects.select_for_update(of=("self",)))
+            _with_last_activity(Conference.objects.select_for_update(no_key=True, of=("self",)))
             .filter(pk=conference_id, ongoing=True)
             .first()
         )
@@ -519,7 +530,7 @@ def track_from_ontrack(
         direction = Track.Direction.INBOUND
     with transaction.atomic():
         # The connection lock serialises concurrent ontrack/unmute of a track.
-        Connection.objects.select_for_update().filter(pk=connection.pk).first()
+        Connection.objects.select_for_update(no_key=True).filter(pk=connection.pk).first()
         track = Track.objects.filter(connection=connection, track_id=track_id).first()
         if track is None:
             return Track.objects.create(
@@ -560,7 +571,9 @@ def track_state_change(
     the session's track. A remote track whose ``ontrack`` has not arrived yet
     gets a bare row, so the event is not refused and retried."""
     with transaction.atomic():
-        tracks = Track.objects.select_for_update().filter(session=session, track_id=track_id)
+        tracks = Track.objects.select_for_update(no_key=True).filter(
+            session=session, track_id=track_id
+        )
         if connection is not None:
             track = tracks.filter(connection=connection).first() or tracks.first()
         else:
@@ -568,7 +581,7 @@ def track_state_change(
         if track is None:
             if connection is None:
                 raise ApiError("track_not_found")
-            Connection.objects.select_for_update().filter(pk=connection.pk).first()
+            Connection.objects.select_for_update(no_key=True).filter(pk=connection.pk).first()
             track = Track.objects.filter(connection=connection, track_id=track_id).first()
             if track is None:
                 track = Track.objects.create(

@@ -163,7 +163,9 @@ def _track_get_or_create(
     with transaction.atomic():
         # Two samples of one connection racing to create the same track wait
         # for each other here.
-        Connection.objects.select_for_update().filter(pk=connection_id).values_list("pk").first()
+        Connection.objects.select_for_update(no_key=True).filter(pk=connection_id).values_list(
+            "pk"
+        ).first()
         track = Track.objects.filter(
             connection_id=connection_id, direction=direction, track_id=ident
         ).first()

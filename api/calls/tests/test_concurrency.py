@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from django.db import connection as db_connection
 
+from api.calls import services
 from api.calls.models import Conference, Connection, Participant, Session
 from api.ingest.tests.fake_sdk import next_report, stats_report
 
@@ -268,3 +269,53 @@ def test_stop_conference_racing_with_leaves_stats_and_tracks_ends_everything(
     for round_ in range(ROUNDS):
         _a_round_of_stop_during_leaves(page, sdk, clock, conference_ends, f"room-{round_}")
         conference_ends.clear()
+
+
+def test_stats_and_events_do_not_wait_for_a_call_ending_in_their_conference(page, monkeypatch):
+    # Given bob's connection ending, its transaction holding the conference
+    # lock (paused inside it)
+    alice = page("alice").join().in_new_client()
+    bob = page("bob").join().in_new_client()
+    alice_link = alice.add_connection("bob")
+    bob_link = bob.add_connection("alice")
+    inside, release = threading.Event(), threading.Event()
+    check = services._session_call_check
+
+    def paused_check(**kwargs):
+        inside.set()
+        release.wait(30)
+        return check(**kwargs)
+
+    monkeypatch.setattr(services, "_session_call_check", paused_check)
+    closing = threading.Thread(
+        target=lambda: (
+            ok(bob.connection_event(bob_link, "onconnectionstatechange", "closed")),
+            db_connection.close(),
+        )
+    )
+    closing.start()
+    try:
+        assert inside.wait(30)
+
+        # When alice's stats and events of the same conference arrive
+        answers: list = []
+        posting = threading.Thread(
+            target=lambda: (
+                answers.append(alice.stats(alice_link, stats_report())),
+                answers.append(
+                    alice.connection_event(alice_link, "onicegatheringstatechange", "complete")
+                ),
+                db_connection.close(),
+            )
+        )
+        posting.start()
+        posting.join(10)
+
+        # Then they were stored meanwhile: rows that point at the conference
+        # only need its key, which the lifecycle lock leaves free
+        assert not posting.is_alive(), "the hot path waited for the lifecycle lock"
+        assert [answer.status for answer in answers] == [200, 200]
+    finally:
+        release.set()
+        closing.join(30)
+    assert bob_link.connection.end_time is not None
