@@ -185,7 +185,12 @@ class Page:
 
     @property
     def session(self) -> Session:
-        return Session.objects.filter(participant__participant_id=self.user_id).latest("created_at")
+        """This page's latest session."""
+        return Session.objects.filter(
+            participant__participant_id=self.user_id,
+            conference__conference_id=self.conference_id,
+            app__api_key=self.api_key,
+        ).latest("created_at")
 
     # -- requests of a running call
 

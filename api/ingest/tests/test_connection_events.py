@@ -448,3 +448,48 @@ def test_a_batch_with_one_bad_event_stores_none_of_them(call):
     assert (foreign.status, foreign.json) == (400, CONNECTION_NOT_FOUND)
     assert invalid.status == 400 and invalid.json["error_code"] == "invalid_parameters"
     assert not GenericEvent.objects.filter(type="ondatachannel").exists()
+
+
+# ---------------------------------------------------------------- retries
+
+
+@pytest.mark.django_db
+def test_queued_events_carrying_a_delta_are_not_taken_for_retries(call, clock):
+    # Events queued until the addConnection answer all carry a delta.
+    alice, _, link = call
+    details = captured_body("/v1/connection", "peerDetails")["data"]
+
+    alice.connection_event(
+        link, "peerDetails", details, timestamp="2026-11-28T16:50:52.608Z", delta=585
+    )
+    alice.connection_event(
+        link, "onnegotiationneeded", timestamp="2026-11-28T16:50:52.613Z", delta=582
+    )
+    alice.connection_event(
+        link, "onnegotiationneeded", timestamp="2026-11-28T16:50:52.640Z", delta=555
+    )
+
+    assert GenericEvent.objects.filter(type="peerDetails").count() == 1
+    assert GenericEvent.objects.filter(type="onnegotiationneeded").count() == 2
+
+
+@pytest.mark.django_db
+def test_the_same_event_sent_twice_without_delta_is_stored_twice(page):
+    # Two clicks on mute are two events, not a retry.
+    alice = page("alice").join()
+
+    alice.browser_event("custom", data={"eventName": "mute"})
+    alice.browser_event("custom", data={"eventName": "mute"})
+
+    assert GenericEvent.objects.filter(type="custom").count() == 2
+
+
+@pytest.mark.django_db
+def test_a_retried_browser_event_is_stored_once(page, clock):
+    alice = page("alice").join()
+    alice.browser_event("custom", data={"eventName": "mute"})
+
+    clock.advance(seconds=8)
+    alice.browser_event("custom", data={"eventName": "mute"}, delta=8000)
+
+    assert GenericEvent.objects.filter(type="custom").count() == 1
