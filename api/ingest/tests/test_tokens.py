@@ -123,6 +123,8 @@ def _bad_session_tokens(alice) -> list[tuple[str, object, dict]]:
         ("no issue time", _session_token(s=session_id), INVALID_TOKEN),
         ("issue time not a number", _session_token(s=session_id, t="yesterday"), INVALID_TOKEN),
         ("issue time a boolean", _session_token(s=session_id, t=True), INVALID_TOKEN),
+        ("issue time NaN", _session_token(s=session_id, t=float("nan")), INVALID_TOKEN),
+        ("issue time infinite", _session_token(s=session_id, t=float("inf")), INVALID_TOKEN),
         ("session not a uuid", _session_token(s="42", t=now), INVALID_TOKEN),
         ("session a number", _session_token(s=42, t=now), INVALID_TOKEN),
     ]
