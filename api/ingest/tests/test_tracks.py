@@ -322,3 +322,23 @@ def test_get_user_media_creates_the_local_tracks_once(call):
     ids = _local_track_ids()
     assert sorted((t.kind, t.track_id) for t in local) == sorted(ids.items())
     assert all(t.direction == "outbound" for t in local)
+
+
+@pytest.mark.django_db
+def test_a_session_cannot_touch_the_tracks_of_another_tenants_connection(call, organization, sdk):
+    from api.ingest.tests.fake_sdk import Page
+    from api.tenancy.models import App
+
+    alice, _, _ = call
+    other = App.objects.create(organization=organization, name="Other", api_key="7" * 32)
+    eve = Page(sdk, "eve", api_key=other.api_key).join()
+    Page(sdk, "frank", api_key=other.api_key).join()
+    eve_link = eve.add_connection("frank")
+    eve.ontrack(eve_link, "eves-track")
+
+    added = alice.ontrack(eve_link, "intruder")
+    ended = alice.track_state("eves-track", "ended", eve_link)
+
+    assert (added.status, added.json) == (400, error("connection_not_found"))
+    assert (ended.status, ended.json) == (400, error("connection_not_found"))
+    assert Track.objects.get(track_id="eves-track").track_info["ended"] is False
