@@ -77,6 +77,10 @@ def conference_join(
 def participant_get_or_create(
     *, app: App | uuid.UUID, participant_id: str, participant_name: str | None, is_sfu: bool = False
 ) -> Participant:
+    """The app's participant with that id, created on first sight (as a
+    user at ``/initialize``, as a peer at ``addConnection``). A given name
+    replaces the stored one; ``is_sfu`` only ever turns on. Concurrent
+    calls converge on one row (unique (app, participant_id))."""
     app_id = app.pk if isinstance(app, App) else app
     participant, created = Participant.objects.get_or_create(
         app_id=app_id,
@@ -98,6 +102,7 @@ def participant_get_or_create(
 
 
 def conference_participant_link(*, conference_id: uuid.UUID, participant_id: uuid.UUID) -> None:
+    """Link a participant to a conference; linking twice is a no-op."""
     ConferenceParticipant.objects.bulk_create(
         [ConferenceParticipant(conference_id=conference_id, participant_id=participant_id)],
         ignore_conflicts=True,
@@ -117,6 +122,9 @@ def session_create(
     platform: Any,
     geo_ip: dict,
 ) -> Session:
+    """A new session (one page load) of ``participant`` in ``conference``,
+    started at ``at`` (back-dated by the request's ``delta``). Not idempotent:
+    each ``POST /sessions`` is a session."""
     session = Session.objects.create(
         app_id=conference.app_id,
         conference=conference,
