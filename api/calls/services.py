@@ -2,12 +2,18 @@
 lifecycle of a conference (ongoing / duration / end) and of its sessions.
 
 Locking. Everything that decides whether a call starts or stops runs in a
-transaction holding the conference row (``SELECT … FOR UPDATE``), then the
-session, then the connection: always in that order, so two requests never
-wait for each other in a cycle. Without the conference lock two connections
-closing at once would each still see the other open, and the conference
-would never end. Updates that only touch one connection (state, negotiations)
-lock just that connection row. On SQLite the whole database is the lock.
+transaction holding the conference row, then the session, then the
+connection: always in that order, so two requests never wait for each
+other in a cycle. Without the conference lock two connections closing at
+once would each still see the other open, and the conference would never
+end. Updates that only touch one connection (state, negotiations, tracks)
+lock just that connection row and wait for nothing else while holding it.
+
+The locks are ``FOR NO KEY UPDATE``: they serialise these decisions, but
+leave the rows' keys free, so the inserts of the hot path (stats samples,
+events), whose foreign keys need only a key share of the conference,
+session and connection rows, never wait for a call that is ending. On
+SQLite the whole database is the lock.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 
 from api.calls.models import (
     Conference,
@@ -71,6 +77,10 @@ def conference_join(
 def participant_get_or_create(
     *, app: App | uuid.UUID, participant_id: str, participant_name: str | None, is_sfu: bool = False
 ) -> Participant:
+    """The app's participant with that id, created on first sight (as a
+    user at ``/initialize``, as a peer at ``addConnection``). A given name
+    replaces the stored one; ``is_sfu`` only ever turns on. Concurrent
+    calls converge on one row (unique (app, participant_id))."""
     app_id = app.pk if isinstance(app, App) else app
     participant, created = Participant.objects.get_or_create(
         app_id=app_id,
@@ -92,6 +102,7 @@ def participant_get_or_create(
 
 
 def conference_participant_link(*, conference_id: uuid.UUID, participant_id: uuid.UUID) -> None:
+    """Link a participant to a conference; linking twice is a no-op."""
     ConferenceParticipant.objects.bulk_create(
         [ConferenceParticipant(conference_id=conference_id, participant_id=participant_id)],
         ignore_conflicts=True,
@@ -111,6 +122,9 @@ def session_create(
     platform: Any,
     geo_ip: dict,
 ) -> Session:
+    """A new session (one page load) of ``participant`` in ``conference``,
+    started at ``at`` (back-dated by the request's ``delta``). Not idempotent:
+    each ``POST /sessions`` is a session."""
     session = Session.objects.create(
         app_id=conference.app_id,
         conference=conference,
@@ -148,7 +162,7 @@ def connection_add(
     """A new peer connection of ``session``: the session and the conference
     are in a call from now on (``call_start``/``start_time``/``ongoing``)."""
     with transaction.atomic():
-        conference = Conference.objects.select_for_update().get(pk=session.conference_id)
+        conference = Conference.objects.select_for_update(no_key=True).get(pk=session.conference_id)
         info = {"detected_tcp": False, "detected_turn": False, "negotiations": []}
         state = Connection.State.NEW
         if connection_state == "connected":
@@ -216,7 +230,7 @@ def connection_event_apply(
     }:
         return None
     with transaction.atomic():
-        connection = Connection.objects.select_for_update().get(pk=connection_id)
+        connection = Connection.objects.select_for_update(no_key=True).get(pk=connection_id)
         info = dict(connection.connection_info or {})
         negotiations = list(info.get("negotiations") or [])
         last = negotiations[-1] if negotiations else None
@@ -241,7 +255,9 @@ def connection_event_apply(
             state = data
             if data == "connected" and last and last.get("status") in {"connecting", "stable"}:
                 _negotiation_close(last, "connected", at)
-            elif data == "failed" and last and last.get("end_time") is None:
+            elif data == "failed" and last and last.get("status") in {"connecting", "stable"}:
+                # Offer and answer done (stable) but no media path: the
+                # negotiation failed all the same.
                 _negotiation_close(last, "failed", at)
         elif event_name == "oniceconnectionstatechange" and data in {"connected", "completed"}:
             if state in {Connection.State.NEW, Connection.State.CONNECTING}:
@@ -266,15 +282,16 @@ def connection_end(
     its first end), close its open negotiations as failed, then stop the
     session's and the conference's call if nothing else is open."""
     with transaction.atomic():
-        conference_id = (
+        ids = (
             Connection.objects.filter(pk=connection_id)
-            .values_list("conference_id", flat=True)
+            .values_list("conference_id", "session_id")
             .first()
         )
-        if conference_id is None:
+        if ids is None:
             return None
-        conference = Conference.objects.select_for_update().get(pk=conference_id)
-        connection = Connection.objects.select_for_update().get(pk=connection_id)
+        conference = Conference.objects.select_for_update(no_key=True).get(pk=ids[0])
+        Session.objects.select_for_update(no_key=True).filter(pk=ids[1]).values_list("pk").first()
+        connection = Connection.objects.select_for_update(no_key=True).get(pk=connection_id)
         if connection.end_time is None:
             _connection_close(connection, at=at, state=state)
             _session_call_check(session_id=connection.session_id, at=at)
@@ -303,13 +320,26 @@ def _connection_close(connection: Connection, *, at: datetime, state: str | None
 def _session_call_check(*, session_id: uuid.UUID, at: datetime) -> None:
     """If the session has no open connection left, the time since its
     ``call_start`` is billed to the app's usage and the call period closes."""
-    session = Session.objects.select_for_update().get(pk=session_id)
+    session = Session.objects.select_for_update(no_key=True).get(pk=session_id)
     if session.call_start is None:
         return
-    if Connection.objects.filter(session_id=session_id, end_time__isnull=True).exists():
+    still_open, last_end = _connections_state(Connection.objects.filter(session_id=session_id))
+    if still_open:
         return
-    usage_add(app_id=session.app_id, start=session.call_start, end=at)
+    usage_add(app_id=session.app_id, start=session.call_start, end=max(at, last_end or at))
     Session.objects.filter(pk=session_id).update(call_start=None)
+
+
+def _connections_state(connections) -> tuple[bool, datetime | None]:
+    """Whether any of ``connections`` is open, and when the last one ended.
+
+    A call ends at its last connection's end, not at the time of the request
+    that ended the last one: a retried ``endCall`` is back-dated by its
+    ``delta`` to before the close of a connection that ended meanwhile."""
+    state = connections.aggregate(
+        open=Count("pk", filter=Q(end_time__isnull=True)), last_end=Max("end_time")
+    )
+    return bool(state["open"]), state["last_end"]
 
 
 def _conference_call_check(*, conference: Conference, at: datetime) -> None:
@@ -317,9 +347,12 @@ def _conference_call_check(*, conference: Conference, at: datetime) -> None:
     when its last open connection has ended."""
     if not conference.ongoing:
         return
-    if Connection.objects.filter(conference_id=conference.pk, end_time__isnull=True).exists():
+    still_open, last_end = _connections_state(
+        Connection.objects.filter(conference_id=conference.pk)
+    )
+    if still_open:
         return
-    at = max(at, conference.call_start or at)
+    at = max(at, last_end or at, conference.call_start or at)
     conference.duration += _seconds(conference.call_start, at)
     conference.call_start = None
     conference.end_time = at
@@ -365,10 +398,10 @@ def session_end(*, session_id: uuid.UUID, at: datetime, end_connections: bool) -
         )
         if conference_id is None:
             return
-        conference = Conference.objects.select_for_update().get(pk=conference_id)
-        session = Session.objects.select_for_update().get(pk=session_id)
+        conference = Conference.objects.select_for_update(no_key=True).get(pk=conference_id)
+        session = Session.objects.select_for_update(no_key=True).get(pk=session_id)
         if end_connections:
-            for connection in Connection.objects.select_for_update().filter(
+            for connection in Connection.objects.select_for_update(no_key=True).filter(
                 session_id=session_id, end_time__isnull=True
             ):
                 _connection_close(connection, at=at, state=None)
@@ -389,13 +422,20 @@ def conference_stop(*, conference: Conference, at: datetime) -> None:
     """End every open connection and session of a conference at ``at``
     (``stop-conference``, idle cleanup). Idempotent."""
     with transaction.atomic():
-        conference = Conference.objects.select_for_update().get(pk=conference.pk)
-        for connection in Connection.objects.select_for_update().filter(
+        conference = Conference.objects.select_for_update(no_key=True).get(pk=conference.pk)
+        # In call order, so the usage rows of a call over midnight are locked
+        # day after day, as every other transaction locks them.
+        sessions = list(
+            Session.objects.select_for_update(no_key=True)
+            .filter(conference_id=conference.pk)
+            .order_by("call_start", "created_at")
+        )
+        for connection in Connection.objects.select_for_update(no_key=True).filter(
             conference_id=conference.pk, end_time__isnull=True
         ):
             _connection_close(connection, at=at, state=None)
         ended_sessions = []
-        for session in Session.objects.select_for_update().filter(conference_id=conference.pk):
+        for session in sessions:
             _session_call_check(session_id=session.pk, at=at)
             if session.end_time is None:
                 end = max(at, session.created_at)
@@ -407,6 +447,69 @@ def conference_stop(*, conference: Conference, at: datetime) -> None:
         _conference_call_check(conference=conference, at=at)
     for session in ended_sessions:
         quality.session_ended(session=session, at=at)
+
+
+def _latest(model, field: str) -> Subquery:
+    return Subquery(
+        model.objects.filter(conference_id=OuterRef("pk"))
+        .order_by(F(field).desc(nulls_last=True))
+        .values(field)[:1]
+    )
+
+
+def _with_last_activity(conferences):
+    """Annotate the latest time anything happened in each conference: an
+    event, a stats sample, a connection added, a session started."""
+    from api.events.models import GenericEvent, StatsSample
+
+    return conferences.annotate(
+        last_event=_latest(GenericEvent, "created_at"),
+        last_sample=_latest(StatsSample, "created_at"),
+        last_connection=_latest(Connection, "start_time"),
+        last_session=_latest(Session, "created_at"),
+    )
+
+
+def _last_activity(conference: Conference) -> datetime:
+    moments = [
+        conference.last_event,  # type: ignore[attr-defined]
+        conference.last_sample,  # type: ignore[attr-defined]
+        conference.last_connection,  # type: ignore[attr-defined]
+        conference.last_session,  # type: ignore[attr-defined]
+    ]
+    return max((m for m in moments if m is not None), default=conference.created_at)
+
+
+def conferences_stale(*, idle_since: datetime) -> tuple[int, list[tuple[Conference, datetime]]]:
+    """Ongoing conferences with no activity since ``idle_since``, each with
+    the time of its last activity, oldest first; and how many conferences
+    are ongoing. One query."""
+    ongoing = list(_with_last_activity(Conference.objects.filter(ongoing=True)))
+    stale = [(c, last) for c in ongoing if (last := _last_activity(c)) < idle_since]
+    stale.sort(key=lambda item: item[1])
+    return len(ongoing), stale
+
+
+def conference_close_stale(*, conference_id: uuid.UUID, idle_since: datetime) -> datetime | None:
+    """Close an idle conference at its last activity (its connections,
+    sessions and billed time stop there, not at the time of the cleanup).
+
+    Runs in its own transaction holding the conference lock, and checks
+    again under it: a conference that ended or woke up since it was found
+    is left alone (returns None). Returns the time it was closed at."""
+    with transaction.atomic():
+        conference = (
+            _with_last_activity(Conference.objects.select_for_update(no_key=True, of=("self",)))
+            .filter(pk=conference_id, ongoing=True)
+            .first()
+        )
+        if conference is None:
+            return None
+        last_activity = _last_activity(conference)
+        if last_activity >= idle_since:
+            return None
+        conference_stop(conference=conference, at=last_activity)
+    return last_activity
 
 
 def track_from_ontrack(
@@ -435,7 +538,7 @@ def track_from_ontrack(
         direction = Track.Direction.INBOUND
     with transaction.atomic():
         # The connection lock serialises concurrent ontrack/unmute of a track.
-        Connection.objects.select_for_update().filter(pk=connection.pk).first()
+        Connection.objects.select_for_update(no_key=True).filter(pk=connection.pk).first()
         track = Track.objects.filter(connection=connection, track_id=track_id).first()
         if track is None:
             return Track.objects.create(
@@ -476,7 +579,9 @@ def track_state_change(
     the session's track. A remote track whose ``ontrack`` has not arrived yet
     gets a bare row, so the event is not refused and retried."""
     with transaction.atomic():
-        tracks = Track.objects.select_for_update().filter(session=session, track_id=track_id)
+        tracks = Track.objects.select_for_update(no_key=True).filter(
+            session=session, track_id=track_id
+        )
         if connection is not None:
             track = tracks.filter(connection=connection).first() or tracks.first()
         else:
@@ -484,7 +589,7 @@ def track_state_change(
         if track is None:
             if connection is None:
                 raise ApiError("track_not_found")
-            Connection.objects.select_for_update().filter(pk=connection.pk).first()
+            Connection.objects.select_for_update(no_key=True).filter(pk=connection.pk).first()
             track = Track.objects.filter(connection=connection, track_id=track_id).first()
             if track is None:
                 track = Track.objects.create(

@@ -19,6 +19,13 @@ from api.common.errors import ApiError
 # client bug and would put the event before its own session.
 MAX_DELTA_MS = 86_400_000
 
+# Nesting the SDK never comes near (its reports are 6 levels deep). Deeper
+# bodies would make the recursive JSON encoders of the storage layer fail
+# (Python's stops near 1000 levels, the parser lets 1024 through). A body
+# with fewer brackets than this cannot be deeper, so the SDK's bodies cost
+# two byte counts and no walk.
+MAX_DEPTH = 64
+
 
 def body_parse(request: HttpRequest) -> dict[str, Any]:
     length = request.META.get("CONTENT_LENGTH")
@@ -36,7 +43,42 @@ def body_parse(request: HttpRequest) -> dict[str, Any]:
         raise ApiError("invalid_json") from exc
     if not isinstance(body, dict):
         raise ApiError("invalid_json")
+    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _deeper_than(body, MAX_DEPTH):
+        raise ApiError(
+            "invalid_json", f"The request body is nested more than {MAX_DEPTH} levels deep."
+        )
+    if _NUL_ESCAPE in raw:
+        body = _without_nul(body)
     return body
+
+
+def _deeper_than(body: dict, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        items = value.values() if isinstance(value, dict) else value
+        stack.extend((item, depth + 1) for item in items if isinstance(item, dict | list))
+    return False
+
+
+# JSON can only carry a NUL character escaped, so a body without this byte
+# sequence has none: the check costs one scan of the raw bytes.
+_NUL_ESCAPE = b"\\u0000"
+
+
+def _without_nul(value: Any) -> Any:
+    """PostgreSQL stores no NUL in text or jsonb (the insert would fail), so
+    NULs in anything the client sent become U+FFFD, the replacement
+    character."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    return value
 
 
 def opt_str(body: dict, key: str, *, max_length: int, truncate: bool = False) -> str | None:

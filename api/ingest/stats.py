@@ -102,7 +102,7 @@ def _local_candidate_type(data: dict) -> str | None:
     pair = data.get("connection")
     local = pair.get("local") if isinstance(pair, dict) else None
     value = local.get("candidateType") if isinstance(local, dict) else None
-    return value if value in _CANDIDATE_TYPES else None
+    return value if isinstance(value, str) and value in _CANDIDATE_TYPES else None
 
 
 def _named_tracks(data: dict) -> dict[tuple[str, str], str]:
@@ -163,7 +163,9 @@ def _track_get_or_create(
     with transaction.atomic():
         # Two samples of one connection racing to create the same track wait
         # for each other here.
-        Connection.objects.select_for_update().filter(pk=connection_id).values_list("pk").first()
+        Connection.objects.select_for_update(no_key=True).filter(pk=connection_id).values_list(
+            "pk"
+        ).first()
         track = Track.objects.filter(
             connection_id=connection_id, direction=direction, track_id=ident
         ).first()

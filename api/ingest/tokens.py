@@ -9,6 +9,7 @@ every way a token can be wrong is a 401, never a 500.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -61,7 +62,8 @@ def _decode(token: Any, *, secret_name: str, lifespan_name: str, keys: tuple[str
     if not isinstance(payload, dict) or any(k not in payload for k in keys):
         raise ApiError("invalid_token")
     issued = payload["t"]
-    if isinstance(issued, bool) or not isinstance(issued, int | float):
+    # The decoder accepts NaN and Infinity; a NaN issue time never expires.
+    if isinstance(issued, bool) or not isinstance(issued, int | float) or not math.isfinite(issued):
         raise ApiError("invalid_token")
     if time.time() - issued > settings.PEERMETRICS[lifespan_name]:
         raise ApiError("expired_token")

@@ -103,25 +103,36 @@ def sdk_endpoint(*methods: str) -> Callable:
 # ---------------------------------------------------------------- initialize
 
 
+def _host(value: str) -> str | None:
+    """The lower-case host of an origin or of an allowed-domain entry;
+    scheme, port and path are ignored. None when there is no host."""
+    value = value.strip().lower()
+    if "://" not in value:
+        if value.count(":") > 1 and "[" not in value:
+            return value  # a bare IPv6 address
+        value = f"//{value}"
+    try:
+        return urlsplit(value).hostname or None
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return None
+
+
 def _origin_allowed(domain: str, origin: str | None) -> bool:
     """``domain`` is a host, several separated by commas or spaces, or
-    ``*.example.com`` (every subdomain). Ports and schemes are ignored."""
-    if not origin:
+    ``*.example.com`` (every subdomain, not the domain itself). Hosts such as
+    ``localhost`` and IP addresses are allowed entries."""
+    host = _host(origin) if origin else None
+    if host is None:
         return False
-    host = (urlsplit(origin).hostname or "").lower()
-    if not host:
-        return False
-    for allowed in re.split(r"[,\s]+", domain.strip().lower()):
-        if not allowed:
+    for entry in re.split(r"[,\s]+", domain):
+        allowed = _host(entry) if entry else None
+        if allowed is None:
             continue
-        allowed = allowed.split("://")[-1].split("/")[0]
         if allowed.startswith("*."):
             if host.endswith(allowed[1:]):
                 return True
-        else:
-            allowed_host = urlsplit(f"//{allowed}").hostname or allowed
-            if host == allowed_host:
-                return True
+        elif host == allowed:
+            return True
     return False
 
 
@@ -277,6 +288,13 @@ SIGNALING_STATES = {
     "have-remote-pranswer",
     "closed",
 }
+# Events that drive the connection's state: the values a browser sends.
+_STATE_VALUES = {
+    "oniceconnectionstatechange": ICE_CONNECTION_STATES,
+    "onconnectionstatechange": CONNECTION_STATES,
+    "onicegatheringstatechange": ICE_GATHERING_STATES,
+    "onsignalingstatechange": SIGNALING_STATES,
+}
 CANDIDATE_KEYS = (
     "address",
     "candidate",
@@ -298,17 +316,14 @@ CANDIDATE_KEYS = (
 def _event_data(event_name: str, body: dict) -> Any:
     """The stored ``data`` of an event, checked where the event drives state."""
     data = body.get("data")
-    invalid = ApiError("invalid_parameters", f"'data' is not valid for {event_name}.")
-    if event_name == "oniceconnectionstatechange" and data not in ICE_CONNECTION_STATES:
-        raise invalid
-    if event_name == "onconnectionstatechange" and data not in CONNECTION_STATES:
-        raise invalid
-    if event_name == "onicegatheringstatechange" and data not in ICE_GATHERING_STATES:
-        raise invalid
-    if event_name == "onsignalingstatechange" and (
-        not isinstance(data, dict) or data.get("signalingState") not in SIGNALING_STATES
-    ):
-        raise invalid
+    allowed = _STATE_VALUES.get(event_name)
+    if allowed is not None:
+        state = data
+        if event_name == "onsignalingstatechange":
+            state = data.get("signalingState") if isinstance(data, dict) else None
+        # Checked as a string first: a list or an object is not hashable.
+        if not isinstance(state, str) or state not in allowed:
+            raise ApiError("invalid_parameters", f"'data' is not valid for {event_name}.")
     if event_name == "onicecandidate" and isinstance(data, dict):
         data = {k: data[k] for k in CANDIDATE_KEYS if data.get(k) is not None}
     if event_name == "mediaDeviceChange" and data is None:
@@ -350,17 +365,22 @@ def _event_post(request: HttpRequest, *, category: str, route: str) -> HttpRespo
         session, opt_uuid(body, "connectionId", not_found="connection_not_found")
     )
 
-    if event_name == "addConnection":
-        return _connection_add(session, body, peer_ref or "", at)
+    if event_name == "addConnection" and category == GenericEvent.Category.CONNECTION:
+        assert peer_ref is not None
+        return _connection_add(session, body, peer_ref, at)
 
     peer_id = connection.peer_id if connection else None
-    if peer_ref and peer_id is None and event_name not in {"removeConnection", "removePeer"}:
+    if peer_ref and peer_id is None:
         peer = _peer_of_app(session, peer_ref)
-        if peer is None:
+        if event_name in {"removeConnection", "removePeer"}:
+            # The SDK ignores the answer: an unknown peer is stored as none.
+            peer_id = peer.pk if peer else None
+        elif peer is None:
             raise ApiError("participant_not_found")
-        if peer.pk == session.participant_id:
+        elif peer.pk == session.participant_id:
             raise ApiError("participant_equal_peer")
-        peer_id = peer.pk
+        else:
+            peer_id = peer.pk
 
     event, created = event_store(
         session=session,
@@ -374,7 +394,7 @@ def _event_post(request: HttpRequest, *, category: str, route: str) -> HttpRespo
         peer_id=peer_id,
     )
     if created:
-        _event_effects(session, event_name, data, connection, peer_ref, at)
+        _event_effects(session, event_name, data, connection, peer_id, at)
         quality.event_received(event=event)
     return empty_response()
 
@@ -384,7 +404,7 @@ def _event_effects(
     event_name: str,
     data: Any,
     connection: Connection | None,
-    peer_ref: str | None,
+    peer_id: uuid.UUID | None,
     at,
 ) -> None:
     """Lifecycle consequences of an event (reference §4.2, with its bugs fixed)."""
@@ -396,13 +416,11 @@ def _event_effects(
         calls.session_end(session_id=session.pk, at=at, end_connections=True)
     elif event_name == "removeConnection" and connection is not None:
         calls.connection_end(connection_id=connection.pk, at=at)
-    elif event_name == "removePeer" and peer_ref:
-        peer = _peer_of_app(session, peer_ref)
-        if peer is not None:
-            for connection_id in Connection.objects.filter(
-                session_id=session.pk, peer=peer, end_time__isnull=True
-            ).values_list("pk", flat=True):
-                calls.connection_end(connection_id=connection_id, at=at)
+    elif event_name == "removePeer" and peer_id is not None:
+        for connection_id in Connection.objects.filter(
+            session_id=session.pk, peer_id=peer_id, end_time__isnull=True
+        ).values_list("pk", flat=True):
+            calls.connection_end(connection_id=connection_id, at=at)
     elif connection is not None:
         calls.connection_event_apply(
             connection_id=connection.pk, event_name=event_name, data=data, at=at
@@ -499,7 +517,8 @@ def connection_batch(request: HttpRequest) -> HttpResponse:
             peer_id=connection.peer_id if connection else None,
         )
         if created:
-            _event_effects(session, event_name, data, connection, None, at)
+            peer_id = connection.peer_id if connection else None
+            _event_effects(session, event_name, data, connection, peer_id, at)
             quality.event_received(event=event)
     return empty_response()
 
@@ -585,7 +604,7 @@ def _app_for_key(body: dict) -> App:
     api_key = body.get("apiKey")
     if not isinstance(api_key, str) or not API_KEY_RE.match(api_key):
         raise ApiError("invalid_api_key")
-    app = App.objects.filter(api_key=api_key, is_active=True).first()
+    app = App.objects.filter(api_key=api_key, is_active=True, organization__is_active=True).first()
     if app is None:
         raise ApiError("invalid_api_key")
     return app
