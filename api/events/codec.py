@@ -56,9 +56,15 @@ def report_compress(raw: bytes) -> bytes:
 
 
 def report_decompress(stored: bytes) -> bytes:
-    codec, payload = bytes(stored[:1])[0], bytes(stored[1:])
-    if codec == ZSTD_DICT_V1:
-        return _decompressor().decompress(payload)
-    if codec == ZLIB:
-        return zlib.decompress(payload)
+    """The raw report; ValueError when the stored value is damaged."""
+    if not stored:
+        raise ValueError("empty stored report")
+    codec, payload = stored[0], bytes(stored[1:])
+    try:
+        if codec == ZSTD_DICT_V1:
+            return _decompressor().decompress(payload)
+        if codec == ZLIB:
+            return zlib.decompress(payload)
+    except (zstandard.ZstdError, zlib.error) as exc:
+        raise ValueError(f"damaged stats report: {exc}") from exc
     raise ValueError(f"unknown stats codec {codec}")

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import zlib
-
 import orjson
 from django.db import models
 
 from api.calls.models import Conference, Connection, Participant, Session, Track
 from api.common.ids import uuid7
+from api.events.codec import report_decompress
 from api.tenancy.models import App
 
 
@@ -71,12 +70,19 @@ class StatsSample(models.Model):
         Connection, on_delete=models.CASCADE, related_name="stats_samples"
     )
     created_at = models.DateTimeField()
+    # The UTC day of created_at: the partition key on PostgreSQL, and part of
+    # the retry de-duplication key (a unique index on a partitioned table
+    # must contain the partition key; a retry is back-dated to the same
+    # moment as its original, so it falls on the same day).
+    day = models.DateField()
     digest = models.BinaryField(max_length=16, help_text="Hash of the report: retries dedupe.")
-    raw = models.BinaryField(help_text="zlib-compressed JSON of the report as sent.")
+    raw = models.BinaryField(help_text="The report as sent, compressed (api.events.codec).")
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["connection", "digest"], name="uniq_sample_digest"),
+            models.UniqueConstraint(
+                fields=["connection", "digest", "day"], name="uniq_sample_digest"
+            ),
         ]
         indexes = [
             models.Index(fields=["conference", "created_at"], name="sample_conf_created"),
@@ -87,4 +93,4 @@ class StatsSample(models.Model):
 
     @property
     def data(self) -> dict:
-        return orjson.loads(zlib.decompress(bytes(self.raw)))
+        return orjson.loads(report_decompress(bytes(self.raw)))

@@ -36,7 +36,7 @@ def test_every_event_admin_page_answers(admin_client, recorded, model):
 def test_a_stats_sample_page_shows_the_report_decompressed_and_pretty_printed(
     admin_client, recorded
 ):
-    # Given a stored sample (zlib-compressed bytes in the database)
+    # Given a stored sample (compressed bytes in the database)
     sample = StatsSample.objects.order_by("pk").first()
     report = sample.data
 
