@@ -86,12 +86,13 @@ def captured_call():
 def pytest_collection_modifyitems(config, items):
     from django.conf import settings
 
-    if settings.IS_POSTGRES:
-        return
-    skip = pytest.mark.skip(reason="needs PostgreSQL (CI runs the suite on PostgreSQL too)")
+    skip_pg = pytest.mark.skip(reason="needs PostgreSQL (CI runs the suite on PostgreSQL too)")
+    skip_redis = pytest.mark.skip(reason="needs Redis: set REDIS_HOST (CI's PostgreSQL pass does)")
     for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
+        if "postgres" in item.keywords and not settings.IS_POSTGRES:
+            item.add_marker(skip_pg)
+        if "redis" in item.keywords and not settings.REDIS_URL:
+            item.add_marker(skip_redis)
 
 
 @pytest.fixture(autouse=True)

@@ -68,6 +68,13 @@ def _list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def _choice(name: str, default: str, allowed: set[str]) -> str:
+    value = (_get(name) or default).strip().lower()
+    if value not in allowed:
+        raise ImproperlyConfigured(f"{name} must be one of {sorted(allowed)}, not {value!r}")
+    return value
+
+
 def _dev_secret(data_dir: Path, name: str) -> str:
     """A random secret kept in the data folder, so a development server's
     tokens and sessions survive a restart."""
@@ -106,6 +113,8 @@ class Config:
     max_body_bytes: int
     log_level: str
     cors_allowed_origins: list[str]
+    ingest_sink: str
+    ingest_stream: str
 
 
 def load() -> Config:
@@ -135,6 +144,12 @@ def load() -> Config:
     if web_domain and not cors_origins:
         cors_origins = [f"https://{web_domain}", f"http://{web_domain}"]
 
+    ingest_sink = _choice("INGEST_SINK", "direct", {"direct", "queued"})
+    if ingest_sink == "queued" and not _get("REDIS_HOST"):
+        raise ImproperlyConfigured(
+            "INGEST_SINK=queued needs REDIS_HOST (the queue is a Redis stream)"
+        )
+
     return Config(
         debug=debug,
         secret_key=resolved["SECRET_KEY"],
@@ -159,4 +174,6 @@ def load() -> Config:
         max_body_bytes=_int("MAX_BODY_BYTES", 1_048_576),
         log_level=(_get("LOG_LEVEL", "INFO") or "INFO").upper(),
         cors_allowed_origins=cors_origins,
+        ingest_sink=ingest_sink,
+        ingest_stream=_get("INGEST_STREAM", "pm:stats") or "pm:stats",
     )

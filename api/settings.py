@@ -101,10 +101,12 @@ DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
+REDIS_URL = None
 if CONFIG.redis_host:
     _redis_url = CONFIG.redis_host
     if "://" not in _redis_url:
         _redis_url = f"redis://{_redis_url}:6379/0"
+    REDIS_URL = _redis_url
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
@@ -163,6 +165,18 @@ PEERMETRICS = {
     "POST_CONFERENCE_CLEANUP": CONFIG.post_conference_cleanup,
     "CONFERENCE_TIMEOUT_HOURS": CONFIG.conference_timeout_hours,
     "DEFAULT_STATS_INTERVAL_MS": CONFIG.stats_interval_ms,
+}
+
+# Where accepted stats samples go: "direct" (written in the request) or
+# "queued" (a Redis stream, written in batches by `manage.py ingest_worker`).
+INGEST = {
+    "SINK": CONFIG.ingest_sink,
+    "STREAM": CONFIG.ingest_stream,
+    "GROUP": "ingest",
+    # SDK retries come within ~63 s; a retried sample is recognised this long.
+    "DEDUPE_SECONDS": 900,
+    # How long an ended connection is remembered as ended in Redis.
+    "ENDED_SECONDS": 3 * 86400,
 }
 
 LOGGING = {

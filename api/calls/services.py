@@ -35,6 +35,7 @@ from api.calls.models import (
 )
 from api.common.errors import ApiError
 from api.common.time import iso
+from api.ingest import sinks
 from api.quality import services as quality
 from api.tenancy.models import App, AppUsageDay
 
@@ -315,6 +316,9 @@ def _connection_close(connection: Connection, *, at: datetime, state: str | None
         connection.state = state
         fields.append("state")
     connection.save(update_fields=fields)
+    # After commit: every process stops accepting this connection's stats.
+    ended_id = connection.pk
+    transaction.on_commit(lambda: sinks.connections_ended([ended_id]))
 
 
 def _session_call_check(*, session_id: uuid.UUID, at: datetime) -> None:

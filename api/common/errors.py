@@ -50,6 +50,7 @@ _CATALOGUE = [
     ErrorKind("permission_denied", 403, "You do not have permission to perform this action."),
     ErrorKind("rate_limited", 429, "Too many requests."),
     ErrorKind("server_error", 500, "The server could not process the request."),
+    ErrorKind("service_unavailable", 503, "The service is unavailable; retry later."),
 ]
 
 CATALOGUE: dict[str, ErrorKind] = {kind.code: kind for kind in _CATALOGUE}

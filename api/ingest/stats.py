@@ -1,7 +1,8 @@
 """``POST /v1/stats``: the hot path.
 
-Steady state is two SQL statements: read the connection (its owner session,
-whether it ended, its type) and insert the sample. Tracks a report names are
+The body is checked here and handed to a sink (api.ingest.sinks): with the
+direct sink, steady state is two SQL statements (read the connection, insert
+the sample); with the queued sink, none. Tracks a report names are
 created once and then found in a per-process map; the connection type is
 written only when it changes, and never reset by an early sample that has
 no selected candidate pair yet.
@@ -10,6 +11,7 @@ no selected candidate pair yet.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -18,8 +20,8 @@ from django.db import transaction
 from api.calls.models import Connection, Track
 from api.common.errors import ApiError
 from api.common.time import back_dated
-from api.events.writer import SampleRow, sample_insert
 from api.ingest.body import delta_ms, opt_uuid
+from api.ingest.sinks import Accepted, ConnectionState, current_sink
 from api.quality import services as quality
 from api.quality.services import SampleContext
 
@@ -34,13 +36,15 @@ _TRACK_MAP_LIMIT = 100_000
 
 
 def stats_ingest(*, session_id: uuid.UUID, body: dict[str, Any]) -> None:
-    """Store one stats sample of a connection of ``session_id``.
+    """Accept one stats sample of a connection of ``session_id`` into the
+    configured sink (api.ingest.sinks).
 
     Errors: ``missing_parameters`` (no connectionId), ``connection_not_found``
     (unknown id, or a connection of another session), ``connection_ended``,
-    ``invalid_parameters`` (``data`` is not an object, bad ``delta``).
-    Idempotent: a retry of a stored sample is answered like the original and
-    stores nothing."""
+    ``invalid_parameters`` (``data`` is not an object, bad ``delta``),
+    ``service_unavailable`` (the queue is down; the SDK retries).
+    Idempotent: a retry of an accepted sample is answered like the original
+    and stores nothing."""
     if body.get("connectionId") is None:
         raise ApiError("missing_parameters", "'connectionId' is required.")
     connection_id = opt_uuid(body, "connectionId", not_found="connection_not_found")
@@ -48,48 +52,48 @@ def stats_ingest(*, session_id: uuid.UUID, body: dict[str, Any]) -> None:
     if not isinstance(data, dict):
         raise ApiError("invalid_parameters", "'data' must be an object.")
     at = back_dated(delta_ms=delta_ms(body))
-
-    row = (
-        Connection.objects.filter(pk=connection_id)
-        .values_list(
-            "session_id", "conference_id", "participant_id", "peer_id", "app_id", "type", "end_time"
+    current_sink().accept(
+        Accepted(
+            connection_id=connection_id,
+            session_id=session_id,
+            at=at,
+            data=data,
+            raw=orjson.dumps(data),
         )
-        .first()
     )
-    if row is None or row[0] != session_id:
-        raise ApiError("connection_not_found")
-    _, conference_id, participant_id, peer_id, app_id, current_type, end_time = row
-    if end_time is not None:
-        raise ApiError("connection_ended")
 
-    sample_row = SampleRow(
-        app_id=app_id,
-        conference_id=conference_id,
-        session_id=session_id,
-        participant_id=participant_id,
-        peer_id=peer_id,
-        connection_id=connection_id,
-        created_at=at,
-    )
-    sample_id = sample_insert(row=sample_row, raw_report=orjson.dumps(data))
-    if sample_id is None:
-        return
 
+def sample_stored(
+    *,
+    sample_id: uuid.UUID,
+    connection_id: uuid.UUID,
+    state: ConnectionState,
+    at: datetime,
+    data: dict,
+) -> None:
+    """The work after a new sample is stored (in the request with the direct
+    sink, in the worker with the queued one): the connection type from the
+    selected candidate pair, the tracks the reports name, then metrics and
+    detection."""
     candidate_type = _local_candidate_type(data)
-    if candidate_type and candidate_type != current_type:
-        Connection.objects.filter(pk=connection_id).update(type=candidate_type)
+    if candidate_type and candidate_type != state.type:
+        # Only this column: never a full-row save that could undo a
+        # concurrent close.
+        Connection.objects.filter(pk=connection_id).exclude(type=candidate_type).update(
+            type=candidate_type
+        )
 
     track_ids = _tracks_link(
-        session_id=session_id, connection_id=connection_id, named=_named_tracks(data)
+        session_id=state.session_id, connection_id=connection_id, named=_named_tracks(data)
     )
     quality.sample_received(
         context=SampleContext(
             sample_id=sample_id,
-            app_id=app_id,
-            conference_id=conference_id,
-            session_id=session_id,
-            participant_id=participant_id,
-            peer_id=peer_id,
+            app_id=state.app_id,
+            conference_id=state.conference_id,
+            session_id=state.session_id,
+            participant_id=state.participant_id,
+            peer_id=state.peer_id,
             connection_id=connection_id,
             created_at=at,
             track_ids=track_ids,

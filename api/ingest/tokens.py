@@ -17,6 +17,8 @@ from typing import Any
 
 import jwt
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from api.common.errors import ApiError
 
@@ -91,11 +93,41 @@ def init_token_verify(token: Any) -> InitClaims:
 
 def session_token_verify(token: Any) -> uuid.UUID:
     """The session id the token names. The session row itself is not read
-    here: the caller reads it (or a connection of it) in its own query."""
+    here: the caller reads it (or a connection of it) in its own query.
+
+    A page sends the same token with every request, so a verified token is
+    remembered (signature checking is the largest cost of a stats request
+    after the database); its expiry is still checked every time."""
+    if isinstance(token, str):
+        known = _verified_sessions.get(token)
+        if known is not None:
+            session_id, issued = known
+            if time.time() - issued > settings.PEERMETRICS["SESSION_TOKEN_LIFESPAN"]:
+                raise ApiError("expired_token")
+            return session_id
     payload = _decode(
         token,
         secret_name="SESSION_TOKEN_SECRET",
         lifespan_name="SESSION_TOKEN_LIFESPAN",
         keys=("s", "t"),
     )
-    return _uuid(payload["s"])
+    session_id = _uuid(payload["s"])
+    if len(_verified_sessions) >= _VERIFIED_LIMIT:
+        _verified_sessions.clear()
+    _verified_sessions[token] = (session_id, payload["t"])
+    return session_id
+
+
+# token → (session id, issued at). Bounded; cleared when full (a page's next
+# request simply verifies its token again). Keyed by the whole token, so a
+# token is only found here if its signature was verified with the current
+# secret by this process.
+_verified_sessions: dict[str, tuple[uuid.UUID, float]] = {}
+_VERIFIED_LIMIT = 100_000
+
+
+@receiver(setting_changed)
+def _forget_verified_tokens(setting: str, **kwargs) -> None:
+    # A changed secret must not keep accepting tokens verified with the old one.
+    if setting == "PEERMETRICS":
+        _verified_sessions.clear()

@@ -1,0 +1,85 @@
+"""Consume the queued sink's Redis stream into the database.
+
+Run one or more per machine (each with its own --consumer name); stop with
+SIGTERM or Ctrl-C, which finishes the batch in hand first."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections
+
+from api.ingest.worker import IngestWorker
+
+
+class Command(BaseCommand):
+    help = "Write queued stats samples (Redis stream) to the database in batches."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--consumer",
+            default=socket.gethostname(),
+            help="Name in the consumer group. Keep it stable across restarts, so a "
+            "restarted worker re-reads the messages it held (default: host name).",
+        )
+        parser.add_argument("--batch", type=int, default=500, help="Messages per batch.")
+        parser.add_argument("--block-ms", type=int, default=1000)
+        parser.add_argument(
+            "--claim-idle",
+            type=float,
+            default=60,
+            help="Seconds after which another consumer's unacknowledged messages are taken over.",
+        )
+        parser.add_argument(
+            "--until-empty",
+            action="store_true",
+            help="Exit once the stream is drained (for tests and one-off catch-up runs).",
+        )
+        parser.add_argument(
+            "--progress", type=float, default=10, help="Seconds between progress lines."
+        )
+
+    def handle(self, *args, **options) -> None:
+        if not settings.REDIS_URL:
+            raise CommandError("The ingest worker needs REDIS_HOST (the queue is a Redis stream).")
+        worker = IngestWorker(
+            consumer=options["consumer"],
+            batch_size=options["batch"],
+            block_ms=options["block_ms"],
+            claim_idle_ms=int(options["claim_idle"] * 1000),
+        )
+        worker.ensure_group()
+        stopping = {"flag": False}
+
+        def stop(signum, frame):
+            stopping["flag"] = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        self.stdout.write(
+            f"ingest worker {options['consumer']}: stream {worker.stream}, group {worker.group}, "
+            f"backlog {worker.backlog()}"
+        )
+        last = time.monotonic()
+        while not stopping["flag"]:
+            handled = worker.run_once(should_stop=lambda: stopping["flag"])
+            # Like a request boundary: drop a connection past CONN_MAX_AGE or broken.
+            close_old_connections()
+            if handled == 0 and options["until_empty"] and worker.backlog() == 0:
+                break
+            if time.monotonic() - last >= options["progress"]:
+                last = time.monotonic()
+                s = worker.stats
+                self.stdout.write(
+                    f"  stored {s.stored}  duplicates {s.duplicates}  dropped {s.dropped}  "
+                    f"retries {s.retries}  backlog {worker.backlog()}"
+                )
+        s = worker.stats
+        self.stdout.write(
+            f"stopped: {s.batches} batches, {s.stored} stored, {s.duplicates} duplicates, "
+            f"{s.dropped} dropped, {s.retries} retries"
+        )

@@ -1,0 +1,271 @@
+"""Where an accepted stats sample goes. Hot path: this module leaves the ORM.
+
+Two sinks behind one interface (``accept``):
+
+* ``DirectSink`` (default; SQLite and small installs): reads the connection
+  and inserts the sample in the request — two SQL statements — then runs the
+  post-storage work (connection type, tracks, metrics, detection) inline.
+* ``QueuedSink`` (``INGEST_SINK=queued``, needs Redis): the request runs no
+  SQL in steady state. The connection's owner comes from a per-process cache
+  (read from the database once); one Lua script in Redis then refuses the
+  sample if the connection has ended, recognises a retried sample, and
+  appends the new one to a stream, atomically. ``manage.py ingest_worker``
+  writes the stream to the database in batches and acknowledges each batch
+  after its commit (at-least-once; the sample id carried in the message
+  makes a redelivery a no-op).
+
+Either way a connection that ends is marked in Redis (when configured) and
+dropped from this process's cache, so ``connection_ended`` is answered at
+once, which is the only way to make the SDK stop sending.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.db import connection as db
+from django.dispatch import receiver
+
+from api.calls.models import Connection
+from api.common.errors import ApiError
+from api.common.ids import uuid7
+from api.events.writer import SampleRow, report_digest, sample_insert
+
+logger = logging.getLogger("api.ingest")
+
+
+@dataclass(frozen=True)
+class ConnectionState:
+    """What the stats path needs to know about a connection."""
+
+    session_id: uuid.UUID
+    conference_id: uuid.UUID
+    participant_id: uuid.UUID
+    peer_id: uuid.UUID
+    app_id: uuid.UUID
+    type: str | None
+    ended: bool
+
+
+_CONNECTION_SQL = (
+    "SELECT session_id, conference_id, participant_id, peer_id, app_id, type, end_time "
+    f'FROM "{Connection._meta.db_table}" WHERE id = %s'
+)
+_ID_FIELD = Connection._meta.get_field("id")
+
+
+def _as_uuid(value) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+
+
+def connection_state_read(connection_id: uuid.UUID) -> ConnectionState | None:
+    with db.cursor() as cursor:
+        cursor.execute(_CONNECTION_SQL, [_ID_FIELD.get_db_prep_value(connection_id, db)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return ConnectionState(
+        session_id=_as_uuid(row[0]),
+        conference_id=_as_uuid(row[1]),
+        participant_id=_as_uuid(row[2]),
+        peer_id=_as_uuid(row[3]),
+        app_id=_as_uuid(row[4]),
+        type=row[5],
+        ended=row[6] is not None,
+    )
+
+
+def _owned(state: ConnectionState | None, session_id: uuid.UUID) -> ConnectionState:
+    # Another session's connection is answered like an unknown one: a token
+    # must not learn that a connection id exists elsewhere.
+    if state is None or state.session_id != session_id:
+        raise ApiError("connection_not_found")
+    if state.ended:
+        raise ApiError("connection_ended")
+    return state
+
+
+@dataclass(frozen=True)
+class Accepted:
+    connection_id: uuid.UUID
+    session_id: uuid.UUID
+    at: datetime
+    data: dict
+    raw: bytes  # the report as JSON bytes
+
+
+class DirectSink:
+    def accept(self, sample: Accepted) -> None:
+        from api.ingest.stats import sample_stored
+
+        state = _owned(connection_state_read(sample.connection_id), sample.session_id)
+        sample_id = sample_insert(row=_row(sample, state), raw_report=sample.raw)
+        if sample_id is not None:
+            sample_stored(
+                sample_id=sample_id,
+                connection_id=sample.connection_id,
+                state=state,
+                at=sample.at,
+                data=sample.data,
+            )
+
+
+def _row(sample: Accepted, state: ConnectionState) -> SampleRow:
+    return SampleRow(
+        app_id=state.app_id,
+        conference_id=state.conference_id,
+        session_id=sample.session_id,
+        participant_id=state.participant_id,
+        peer_id=state.peer_id,
+        connection_id=sample.connection_id,
+        created_at=sample.at,
+    )
+
+
+# ------------------------------------------------------------------ queued
+
+# KEYS: ended marker, dedupe key, stream. ARGV: message, dedupe ttl.
+# Returns -1 (connection ended), 0 (a retry of an accepted sample), 1 (queued).
+_ACCEPT_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then return 0 end
+redis.call('XADD', KEYS[3], '*', 'm', ARGV[1])
+return 1
+"""
+
+
+@functools.cache
+def redis_client():
+    import redis
+
+    return redis.Redis.from_url(
+        settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
+    )
+
+
+def _ended_key(connection_id: uuid.UUID) -> str:
+    return f"pm:ended:{connection_id.hex}"
+
+
+# connection id → state, for connections this process has seen open.
+_states: dict[uuid.UUID, ConnectionState] = {}
+_STATES_LIMIT = 200_000
+
+
+def message_encode(
+    sample_id: uuid.UUID, state: ConnectionState, sample: Accepted, digest: bytes
+) -> bytes:
+    header = [
+        sample_id.hex,
+        sample.at.timestamp(),
+        state.app_id.hex,
+        state.conference_id.hex,
+        sample.session_id.hex,
+        state.participant_id.hex,
+        state.peer_id.hex,
+        sample.connection_id.hex,
+        state.type,
+        digest.hex(),
+    ]
+    return orjson.dumps(header) + b"\n" + sample.raw
+
+
+@dataclass(frozen=True)
+class QueuedSample:
+    sample_id: uuid.UUID
+    at: datetime
+    state: ConnectionState
+    connection_id: uuid.UUID
+    digest: bytes
+    raw: bytes
+
+
+def message_decode(message: bytes) -> QueuedSample:
+    header_bytes, _, raw = message.partition(b"\n")
+    h = orjson.loads(header_bytes)
+    return QueuedSample(
+        sample_id=uuid.UUID(h[0]),
+        at=datetime.fromtimestamp(h[1], UTC),
+        state=ConnectionState(
+            app_id=uuid.UUID(h[2]),
+            conference_id=uuid.UUID(h[3]),
+            session_id=uuid.UUID(h[4]),
+            participant_id=uuid.UUID(h[5]),
+            peer_id=uuid.UUID(h[6]),
+            type=h[8],
+            ended=False,
+        ),
+        connection_id=uuid.UUID(h[7]),
+        digest=bytes.fromhex(h[9]),
+        raw=raw,
+    )
+
+
+class QueuedSink:
+    def __init__(self) -> None:
+        self._script = redis_client().register_script(_ACCEPT_LUA)
+
+    def accept(self, sample: Accepted) -> None:
+        state = _states.get(sample.connection_id)
+        if state is None:
+            state = _owned(connection_state_read(sample.connection_id), sample.session_id)
+            if len(_states) >= _STATES_LIMIT:
+                _states.clear()
+            _states[sample.connection_id] = state
+        else:
+            _owned(state, sample.session_id)
+        digest = report_digest(sample.raw)
+        message = message_encode(uuid7(), state, sample, digest)
+        try:
+            result = self._script(
+                keys=[
+                    _ended_key(sample.connection_id),
+                    f"pm:dd:{sample.connection_id.hex}:{digest.hex()}",
+                    settings.INGEST["STREAM"],
+                ],
+                args=[message, settings.INGEST["DEDUPE_SECONDS"]],
+            )
+        except Exception as exc:
+            # Not accepted: the SDK retries, so nothing is lost.
+            logger.warning("stats queue unavailable: %s", exc.__class__.__name__)
+            raise ApiError("service_unavailable") from exc
+        if result == -1:
+            _states.pop(sample.connection_id, None)
+            raise ApiError("connection_ended")
+
+
+@functools.cache
+def current_sink() -> DirectSink | QueuedSink:
+    return QueuedSink() if settings.INGEST["SINK"] == "queued" else DirectSink()
+
+
+def connections_ended(connection_ids: list[uuid.UUID]) -> None:
+    """Connections ended (called after the ending transaction commits): stop
+    accepting their samples in every process at once."""
+    for connection_id in connection_ids:
+        _states.pop(connection_id, None)
+    if not settings.REDIS_URL or not connection_ids:
+        return
+    try:
+        pipe = redis_client().pipeline(transaction=False)
+        for connection_id in connection_ids:
+            pipe.set(_ended_key(connection_id), b"1", ex=settings.INGEST["ENDED_SECONDS"])
+        pipe.execute()
+    except Exception as exc:
+        # The database stays the truth: a cache miss reads end_time there.
+        logger.warning("could not mark %d ended connections in Redis: %s", len(connection_ids), exc)
+
+
+@receiver(setting_changed)
+def _sink_settings_changed(setting: str, **kwargs) -> None:
+    if setting in {"INGEST", "REDIS_URL"}:
+        current_sink.cache_clear()
+        redis_client.cache_clear()
+        _states.clear()

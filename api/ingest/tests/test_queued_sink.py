@@ -1,0 +1,144 @@
+"""The queued sink: the request runs no SQL, Redis recognises retries and
+ended connections, and the worker stores each accepted sample exactly once
+(also after a crash between its commit and its acknowledgement)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from api.calls.models import Connection
+from api.events.models import StatsSample
+from api.ingest.sinks import redis_client
+from api.ingest.tests.fake_sdk import next_report, stats_report
+from api.ingest.worker import IngestWorker
+
+pytestmark = [pytest.mark.redis, pytest.mark.django_db]
+
+
+@pytest.fixture
+def queued(settings):
+    stream = f"pm:test:{uuid.uuid4().hex}"
+    settings.INGEST = {**settings.INGEST, "SINK": "queued", "STREAM": stream}
+    yield stream
+    client = redis_client()
+    client.delete(stream)
+    for key in client.scan_iter("pm:dd:*"):
+        client.delete(key)
+
+
+@pytest.fixture
+def call(page, queued):
+    alice = page("alice").join()
+    page("bob").join()
+    return alice, alice.add_connection("bob")
+
+
+def drain(consumer: str = "test") -> IngestWorker:
+    worker = IngestWorker(consumer=consumer, block_ms=10, claim_idle_ms=60_000)
+    worker.ensure_group()
+    while worker.run_once():
+        pass
+    return worker
+
+
+def test_a_queued_sample_costs_no_sql_in_steady_state(call, queued, django_assert_num_queries):
+    alice, link = call
+    report = stats_report()
+    assert alice.stats(link, report).status == 200  # reads the connection once
+
+    with django_assert_num_queries(0):
+        response = alice.stats(link, next_report(report))
+
+    assert response.status == 200 and response.json == ""
+    assert redis_client().xlen(queued) == 2
+    assert StatsSample.objects.count() == 0
+
+
+def test_the_worker_stores_each_queued_sample_once(call, queued):
+    alice, link = call
+    report = stats_report()
+    alice.stats(link, report)
+    alice.stats(link, next_report(report))
+
+    worker = drain()
+
+    assert StatsSample.objects.filter(connection_id=link.connection_id).count() == 2
+    assert worker.stats.stored == 2
+    # Acknowledged and removed: nothing is left to redeliver.
+    assert redis_client().xlen(queued) == 0
+    # The post-storage work ran in the worker: the type came from the sample.
+    assert Connection.objects.get(pk=link.connection_id).type == "host"
+
+
+def test_a_retried_sample_is_queued_once(call, queued):
+    alice, link = call
+    report = stats_report()
+
+    assert alice.stats(link, report).status == 200
+    assert alice.stats(link, report, delta=2000).status == 200
+
+    assert redis_client().xlen(queued) == 1
+    drain()
+    assert StatsSample.objects.count() == 1
+
+
+def test_an_ended_connection_is_refused_at_once_even_from_the_cache(
+    call, queued, django_capture_on_commit_callbacks
+):
+    alice, link = call
+    report = stats_report()
+    assert alice.stats(link, report).status == 200  # the state is now cached
+
+    with django_capture_on_commit_callbacks(execute=True):
+        alice.remove_connection(link, "bob")
+    response = alice.stats(link, next_report(report))
+
+    assert response.status == 400
+    assert response.json["error_code"] == "connection_ended"
+
+
+def test_a_worker_killed_after_its_commit_stores_nothing_twice(call, queued):
+    alice, link = call
+    report = stats_report()
+    for _ in range(3):
+        assert alice.stats(link, report).status == 200
+        report = next_report(report)
+    # Given a worker that read the batch and committed it, but died before
+    # acknowledging (its messages stay pending under its name)
+    from api.ingest.sinks import message_decode
+    from api.ingest.worker import batch_store
+
+    client = redis_client()
+    IngestWorker(consumer="crashed").ensure_group()
+    reply = client.xreadgroup("ingest", "crashed", {queued: ">"}, count=10)
+    messages = reply[0][1]
+    batch_store([message_decode(fields[b"m"]) for _, fields in messages])
+    assert StatsSample.objects.count() == 3
+
+    # When the same consumer starts again, it re-reads and re-stores them
+    worker = drain(consumer="crashed")
+
+    # Then they are acknowledged and none is stored twice
+    assert worker.stats.received == 3 and worker.stats.stored == 0
+    assert StatsSample.objects.count() == 3
+    assert client.xlen(queued) == 0
+
+
+def test_a_sample_of_a_deleted_connection_is_dropped_without_blocking_the_others(
+    page, call, queued
+):
+    alice, link = call
+    carol = page("carol").join()
+    other = carol.add_connection("dave")
+    report = stats_report()
+    assert alice.stats(link, report).status == 200
+    assert carol.stats(other, report).status == 200
+    Connection.objects.filter(pk=other.connection_id).delete()
+
+    worker = drain()
+
+    assert worker.stats.stored == 1 and worker.stats.dropped == 1
+    assert StatsSample.objects.filter(connection_id=link.connection_id).count() == 1
+    assert redis_client().xlen(queued) == 0

@@ -1,0 +1,212 @@
+"""The queued sink's consumer: Redis stream → database, in batches.
+
+Delivery is at-least-once and storage exactly-once:
+
+* a batch is read with XREADGROUP, stored in one transaction (one multi-row
+  INSERT … ON CONFLICT DO NOTHING, then the post-storage work for the
+  samples that were new), and only then acknowledged (XACK) and deleted
+  from the stream (XDEL);
+* a worker killed mid-batch leaves its messages pending: the same consumer
+  name re-reads its own pending messages first when it starts again, and any
+  worker claims messages left idle by a consumer that is gone (XAUTOCLAIM);
+* a message stored twice is a no-op, because the sample id is chosen when
+  the request is accepted and travels in the message;
+* a sample whose connection was deleted in the meantime is dropped (logged),
+  never retried forever;
+* while the database is down the batch is retried, with backoff, until it
+  commits; nothing is acknowledged before that.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.db import connection as db
+
+from api.calls.models import Connection
+from api.events.writer import SampleRow, SampleToStore, samples_insert
+from api.ingest.sinks import QueuedSample, message_decode, redis_client
+
+logger = logging.getLogger("api.ingest.worker")
+
+
+@dataclass
+class WorkerStats:
+    batches: int = 0
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    dropped: int = 0
+    retries: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+def _to_store(sample: QueuedSample) -> SampleToStore:
+    from api.events.codec import report_compress
+
+    state = sample.state
+    return SampleToStore(
+        id=sample.sample_id,
+        row=SampleRow(
+            app_id=state.app_id,
+            conference_id=state.conference_id,
+            session_id=state.session_id,
+            participant_id=state.participant_id,
+            peer_id=state.peer_id,
+            connection_id=sample.connection_id,
+            created_at=sample.at,
+        ),
+        digest=sample.digest,
+        stored=report_compress(sample.raw),
+    )
+
+
+def batch_store(samples: list[QueuedSample]) -> tuple[int, int]:
+    """Store a batch and run the post-storage work of the new samples, in
+    one transaction. Returns (stored, dropped). Database errors raise, so
+    the caller retries the batch."""
+    import orjson
+
+    from api.ingest.stats import sample_stored
+
+    def process(batch: list[QueuedSample]) -> int:
+        new_ids = samples_insert([_to_store(s) for s in batch])
+        for sample in batch:
+            if sample.sample_id in new_ids:
+                sample_stored(
+                    sample_id=sample.sample_id,
+                    connection_id=sample.connection_id,
+                    state=sample.state,
+                    at=sample.at,
+                    data=orjson.loads(sample.raw),
+                )
+        return len(new_ids)
+
+    # A connection deleted since its sample was accepted (its app or
+    # conference was deleted) would fail the whole batch at commit, where
+    # foreign keys are checked: drop such samples first, in one query.
+    wanted = {s.connection_id for s in samples}
+    existing = set(Connection.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    kept = [s for s in samples if s.connection_id in existing]
+    dropped = len(samples) - len(kept)
+    if dropped:
+        logger.error(
+            "dropping %d stats samples of deleted connections: %s",
+            dropped,
+            sorted(str(c) for c in wanted - existing),
+        )
+    with transaction.atomic():
+        return process(kept), dropped
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        *,
+        consumer: str,
+        batch_size: int = 500,
+        block_ms: int = 1000,
+        claim_idle_ms: int = 60_000,
+        max_backoff_s: float = 10.0,
+    ) -> None:
+        self.redis = redis_client()
+        self.stream = settings.INGEST["STREAM"]
+        self.group = settings.INGEST["GROUP"]
+        self.consumer = consumer
+        self.batch_size = batch_size
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.max_backoff_s = max_backoff_s
+        self.stats = WorkerStats()
+        self._own_pending_done = False
+
+    def ensure_group(self) -> None:
+        try:
+            # From the start of the stream: messages queued before the first
+            # worker ever ran are not skipped.
+            self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except Exception as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def _next_batch(self) -> list[tuple[bytes, dict]]:
+        if not self._own_pending_done:
+            # Messages this consumer read before it was killed.
+            reply = self.redis.xreadgroup(
+                self.group, self.consumer, {self.stream: "0"}, count=self.batch_size
+            )
+            messages = reply[0][1] if reply else []
+            if messages:
+                return messages
+            self._own_pending_done = True
+        claimed = self.redis.xautoclaim(
+            self.stream,
+            self.group,
+            self.consumer,
+            min_idle_time=self.claim_idle_ms,
+            start_id="0-0",
+            count=self.batch_size,
+        )
+        if claimed and claimed[1]:
+            return claimed[1]
+        reply = self.redis.xreadgroup(
+            self.group,
+            self.consumer,
+            {self.stream: ">"},
+            count=self.batch_size,
+            block=self.block_ms,
+        )
+        return reply[0][1] if reply else []
+
+    def run_once(self, should_stop: Callable[[], bool] = lambda: False) -> int:
+        """Read, store and acknowledge one batch. Returns its size (0 when
+        the stream had nothing)."""
+        messages = self._next_batch()
+        if not messages:
+            return 0
+        ids = [message_id for message_id, _ in messages]
+        samples = []
+        for message_id, fields in messages:
+            payload = fields.get(b"m") if fields else None
+            if payload is None:
+                continue  # deleted from the stream after an earlier acknowledgement
+            try:
+                samples.append(message_decode(payload))
+            except Exception:
+                logger.error("dropping undecodable stats message %s", message_id)
+                self.stats.dropped += 1
+        backoff = 0.5
+        while samples:
+            try:
+                stored, dropped = batch_store(samples)
+                break
+            except DatabaseError as exc:
+                # The database is away (restart, failover): keep the batch,
+                # acknowledge nothing, try again.
+                self.stats.retries += 1
+                logger.warning("batch of %d not stored (%s); retrying", len(samples), exc)
+                db.close()
+                if should_stop():
+                    return 0
+                time.sleep(backoff)
+                backoff = min(self.max_backoff_s, backoff * 2)
+        else:
+            stored = dropped = 0
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xack(self.stream, self.group, *ids)
+        pipe.xdel(self.stream, *ids)
+        pipe.execute()
+        self.stats.batches += 1
+        self.stats.received += len(samples)
+        self.stats.stored += stored
+        self.stats.dropped += dropped
+        self.stats.duplicates += len(samples) - stored - dropped
+        return len(ids)
+
+    def backlog(self) -> int:
+        return self.redis.xlen(self.stream)
