@@ -15,6 +15,7 @@ ROUTES = {
     "/tracks": views.tracks,
     "/services/get-url": views.services_get_url,
     "/services/stop-conference": views.services_stop_conference,
+    "/bench/noop": views.noop,
 }
 SDK_PATHS = frozenset(ROUTES)
 

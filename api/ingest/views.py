@@ -650,3 +650,11 @@ def services_stop_conference(request: HttpRequest) -> HttpResponse:
         raise ApiError("conference_not_found")
     calls.conference_stop(conference=conference, at=clock.now())
     return json_response({})
+
+
+@sdk_endpoint("POST")
+def noop(request: HttpRequest) -> HttpResponse:
+    """Reads the body and answers ``""``: the cost of the server stack alone,
+    which bench/load.py compares the stats path with (docs/benchmarks.md)."""
+    request.body  # noqa: B018  (read like every SDK route reads it)
+    return empty_response()

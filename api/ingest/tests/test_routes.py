@@ -22,12 +22,19 @@ SDK_ONLY = [
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", sorted(SDK_PATHS))
+@pytest.mark.parametrize("path", sorted(SDK_PATHS - {"/bench/noop"}))
 @pytest.mark.parametrize("prefix", ["/v1", ""])
 def test_every_sdk_route_is_served_with_and_without_the_prefix(sdk, app, path, prefix):
     response = sdk.send("POST", prefix + path, None, raw=b"")
 
     assert (response.status, response.json["error_code"]) == (400, "invalid_json")
+
+
+@pytest.mark.parametrize("prefix", ["/v1", ""])
+def test_the_benchmark_no_op_answers_an_empty_json_string(sdk, prefix):
+    response = sdk.send("POST", prefix + "/bench/noop", None, raw=b"anything")
+
+    assert (response.status, response.raw) == (200, b'""')
 
 
 @pytest.mark.django_db
