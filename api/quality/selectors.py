@@ -17,7 +17,8 @@ from django.db import connection as db
 from django.db.models import Count, Q
 
 from api.calls.models import Conference, Connection, Track
-from api.common.time import iso, now
+from api.common import time as clock
+from api.common.time import iso
 from api.quality.catalogue import CATALOGUE
 from api.quality.conf import quality_setting
 from api.quality.models import Issue, TrackMetric
@@ -99,10 +100,12 @@ def _aggregate_sql(function: str, expression: str, decimals: int) -> str:
 
 
 def _bucket_sql(epoch: str) -> str:
+    """Bucket number of a row: 0 … points − 1 (a row exactly at the end of
+    the window joins the last bucket)."""
     if db.vendor == "postgresql":
-        return f"FLOOR(({epoch} - %s) / %s)"
+        return f"LEAST(FLOOR(({epoch} - %s) / %s), %s)"
     # Never negative (rows start at the window's start): truncation is floor.
-    return f"CAST(({epoch} - %s) / %s AS INTEGER)"
+    return f"MIN(CAST(({epoch} - %s) / %s AS INTEGER), %s)"
 
 
 def _db_value(field_name: str, value: Any) -> Any:
@@ -150,7 +153,7 @@ def conference_graphs(
     points = min(max(int(points), 1), 5000)
     window_start = start or conference.start_time or conference.created_at
     window_end = end or (
-        now() if conference.ongoing or conference.end_time is None else conference.end_time
+        clock.now() if conference.ongoing or conference.end_time is None else conference.end_time
     )
     if window_end < window_start:
         window_end = window_start
@@ -169,6 +172,7 @@ def conference_graphs(
     params = [
         window_start.timestamp(),
         width,
+        points - 1,
         _db_value("conference", conference.pk),
         _db_value("created_at", window_start),
         _db_value("created_at", window_end),
