@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from django.db import connection as db
@@ -84,19 +85,27 @@ GRAPH_COLUMNS: dict[tuple[str, str], list[str]] = {
 _NAMES = list(_AGGREGATES)
 
 
-def _epoch_sql() -> str:
+def _epoch_sql(column: str = "created_at") -> str:
     if db.vendor == "postgresql":
-        return "EXTRACT(EPOCH FROM created_at)::float8"
+        # date_part is double precision; EXTRACT would compute in numeric.
+        return f"date_part('epoch', {column})"
     # SQLite stores UTC datetimes as text; julianday() parses them.
-    return "((julianday(created_at) - 2440587.5) * 86400.0)"
+    return f"((julianday({column}) - 2440587.5) * 86400.0)"
 
 
 def _aggregate_sql(function: str, expression: str, decimals: int) -> str:
-    if db.vendor == "postgresql":
-        # AVG of a real is a double; round as numeric and come back to a
-        # float (numeric would arrive as Decimal, which JSON cannot take).
-        return f"ROUND(CAST({function}({expression}) AS numeric), {decimals})::float8"
-    return f"ROUND({function}({expression}), {decimals})"
+    """Rounded in SQL, as a double (or an integer for 0 decimals). AVG is
+    written SUM/COUNT over doubles: PostgreSQL's AVG keeps an array per
+    group, which made the aggregate spill to disk."""
+    value = f"CAST({expression} AS DOUBLE PRECISION)"
+    if function == "AVG":
+        value = f"SUM({value}) / NULLIF(COUNT({expression}), 0)"
+    else:
+        value = f"{function}({value})"
+    if decimals == 0:
+        return f"CAST(ROUND({value}) AS BIGINT)"
+    scale = 10**decimals
+    return f"ROUND({value} * {scale}) / {scale}"
 
 
 def _bucket_sql(epoch: str) -> str:
@@ -161,13 +170,17 @@ def conference_graphs(
 
     epoch = _epoch_sql()
     aggregates = ", ".join(_aggregate_sql(*_AGGREGATES[name]) for name in _NAMES)
+    # Keys come back as text: 48 series need 48 UUIDs, not one per bucket.
+    # No ORDER BY: sorting 300 points of each series here is cheaper than
+    # sorting every bucket row in the database.
     sql = (
-        f"SELECT connection_id, track_id, kind, direction, {_bucket_sql(epoch)} AS bucket, "
-        f"MIN({epoch}) AS t, {aggregates} "
+        "SELECT CAST(connection_id AS TEXT), CAST(track_id AS TEXT), kind, direction, "
+        f"{_bucket_sql(epoch)} AS bucket, "
+        f"CAST(ROUND({_epoch_sql('MIN(created_at)')} * 1000) AS BIGINT), "
+        f"{aggregates} "
         f'FROM "{TrackMetric._meta.db_table}" '
         "WHERE conference_id = %s AND created_at >= %s AND created_at <= %s "
-        "GROUP BY connection_id, track_id, kind, direction, bucket "
-        "ORDER BY connection_id, track_id, kind, direction, bucket"
+        "GROUP BY connection_id, track_id, kind, direction, bucket"
     )
     params = [
         window_start.timestamp(),
@@ -184,11 +197,15 @@ def conference_graphs(
     connections = _connections_meta(conference.pk)
     tracks = _tracks_meta(conference.pk)
     series: dict[tuple, dict[str, Any]] = {}
-    for connection_id, track_id, kind, direction, _bucket, t, *values in rows:
-        connection_id, track_id = _as_uuid(connection_id), _as_uuid(track_id)
-        key = (connection_id, track_id, kind, direction)
-        entry = series.get(key)
-        if entry is None:
+    # Each series keeps its own columns: [t, ...] picked from the row by
+    # position (5 is t, the aggregates follow).
+    pickers: dict[tuple, tuple[list, Any]] = {}
+    for row in rows:
+        key = row[:4]
+        found = pickers.get(key)
+        if found is None:
+            connection_key, track_key, kind, direction = key
+            connection_id, track_id = _as_uuid(connection_key), _as_uuid(track_key)
             entry = series[key] = _series_head(
                 connections.get(connection_id, {}),
                 tracks.get(track_id, {}),
@@ -197,11 +214,12 @@ def conference_graphs(
                 kind=kind,
                 direction=direction,
             )
-            entry["_pick"] = [_NAMES.index(name) for name in entry["columns"][1:]]
-        picked = [values[i] for i in entry["_pick"]]
-        entry["data"].append([int(round(t * 1000)), *picked])
+            positions = [5, *(6 + _NAMES.index(name) for name in entry["columns"][1:])]
+            found = pickers[key] = (entry["data"], itemgetter(*positions))
+        data, pick = found
+        data.append(list(pick(row)))
     for entry in series.values():
-        del entry["_pick"]
+        entry["data"].sort(key=_first)
     return {
         "conference": str(conference.pk),
         "ongoing": conference.ongoing,
@@ -209,8 +227,22 @@ def conference_graphs(
         "end": iso(window_end),
         "bucket_seconds": round(width, 3),
         "points": points,
-        "series": list(series.values()),
+        "series": sorted(series.values(), key=_series_order),
     }
+
+
+def _first(point: list) -> Any:
+    return point[0]
+
+
+def _series_order(entry: dict[str, Any]) -> tuple:
+    return (
+        entry["participant_id"] or "",
+        entry["peer_id"] or "",
+        entry["kind"],
+        entry["direction"],
+        entry["track"] or "",
+    )
 
 
 def _connections_meta(conference_id: Any) -> dict[uuid.UUID, dict[str, Any]]:
