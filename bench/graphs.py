@@ -189,7 +189,8 @@ def main() -> None:
         print("warning: not PostgreSQL; the target is measured on PostgreSQL", file=sys.stderr)
     call_command("migrate", verbosity=0)
     print(
-        f"machine: {_cpu_model()}, {os.cpu_count()} CPUs visible, Python {platform.python_version()}"
+        f"machine: {_cpu_model()}, {os.cpu_count()} CPUs visible, "
+        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}"
     )
     with db.cursor() as cursor:
         cursor.execute(
@@ -213,6 +214,7 @@ def main() -> None:
             f"{result['bytes']} bytes of JSON, {result['queries']} SQL statements"
         )
     Organization.objects.filter(name=BENCH_ORG).delete()
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -24,24 +24,26 @@ from api.quality.catalogue import CATALOGUE
 from api.quality.conf import quality_setting
 from api.quality.models import Issue, TrackMetric
 
-# Graph columns per (kind, direction), each with its SQL aggregate over the
-# metric rows of a time bucket and the decimals kept.
+# Graph columns, each with its SQL aggregate over the metric rows of a time
+# bucket and the decimals kept: rates are averaged, counts summed, and
+# quality measures keep the bucket's worst value, so a one-sample spike of
+# loss or a dip of MOS survives downsampling.
 _AGGREGATES: dict[str, tuple[str, str, int]] = {
     "bitrate": ("AVG", "bitrate", 0),
     "packet_rate": ("AVG", "packet_rate", 1),
     "packets_lost": ("SUM", "packets_lost", 0),
-    "loss_pct": ("AVG", "loss_pct", 2),
-    "jitter_ms": ("AVG", "jitter_ms", 1),
-    "rtt_ms": ("AVG", "rtt_ms", 1),
-    "jitter_buffer_ms": ("AVG", "jitter_buffer_ms", 1),
-    "concealment_pct": ("AVG", "concealment_pct", 2),
-    "mos": ("AVG", "mos", 2),
-    "fps": ("AVG", "fps", 1),
+    "loss_pct": ("MAX", "loss_pct", 2),
+    "jitter_ms": ("MAX", "jitter_ms", 1),
+    "rtt_ms": ("MAX", "rtt_ms", 1),
+    "jitter_buffer_ms": ("MAX", "jitter_buffer_ms", 1),
+    "concealment_pct": ("MAX", "concealment_pct", 2),
+    "mos": ("MIN", "mos", 2),
+    "fps": ("MIN", "fps", 1),
     "width": ("MAX", "width", 0),
     "height": ("MAX", "height", 0),
     "freeze_count": ("SUM", "freeze_count", 0),
     "freeze_ms": ("SUM", "freeze_ms", 0),
-    "video_score": ("AVG", "video_score", 2),
+    "video_score": ("MIN", "video_score", 2),
     "cpu_limited_pct": ("AVG", "CASE WHEN limitation = 'cpu' THEN 100.0 ELSE 0.0 END", 1),
     "bandwidth_limited_pct": (
         "AVG",
@@ -97,11 +99,10 @@ def _aggregate_sql(function: str, expression: str, decimals: int) -> str:
     """Rounded in SQL, as a double (or an integer for 0 decimals). AVG is
     written SUM/COUNT over doubles: PostgreSQL's AVG keeps an array per
     group, which made the aggregate spill to disk."""
-    value = f"CAST({expression} AS DOUBLE PRECISION)"
     if function == "AVG":
-        value = f"SUM({value}) / NULLIF(COUNT({expression}), 0)"
+        value = f"SUM(CAST({expression} AS DOUBLE PRECISION)) / NULLIF(COUNT({expression}), 0)"
     else:
-        value = f"{function}({value})"
+        value = f"CAST({function}({expression}) AS DOUBLE PRECISION)"
     if decimals == 0:
         return f"CAST(ROUND({value}) AS BIGINT)"
     scale = 10**decimals
@@ -135,9 +136,9 @@ def conference_graphs(
     end: datetime | None = None,
 ) -> dict[str, Any]:
     """Time series of every track of a conference, downsampled in SQL to at
-    most ``points`` time buckets per track (the average, or the sum for
-    counts, of the samples in each bucket). Works while the conference runs
-    (the window then ends now).
+    most ``points`` time buckets per track (per bucket: rates averaged,
+    counts summed, quality measures at their worst — see ``_AGGREGATES``).
+    Works while the conference runs (the window then ends now).
 
     Raises ``Conference.DoesNotExist``. Shape::
 

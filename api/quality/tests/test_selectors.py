@@ -232,3 +232,11 @@ def test_post_conference_cleanup_deletes_raw_samples_and_keeps_metrics_and_issue
     again.event("endCall")
     assert TrackMetric.objects.count() == metrics_before + 8
     assert Issue.objects.filter(code="high_packet_loss").count() == 1
+
+
+def test_the_quality_docs_list_every_issue_code():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "quality.md").read_text()
+    missing = [code for code in issue_catalogue() if f"| `{code}` |" not in docs]
+    assert missing == []
