@@ -195,6 +195,20 @@ def _interval_s(app_id: Any) -> float:
     return seconds
 
 
+# A report may carry any number; a value no column can hold is dropped
+# rather than failing the sample's INSERT (and the SDK's request with it).
+_REAL_LIMIT = 1e30
+_INT_LIMIT = 2**31 - 1
+
+
+def _real(value: float | None) -> float | None:
+    return value if value is not None and abs(value) < _REAL_LIMIT else None
+
+
+def _int(value: int | None) -> int | None:
+    return value if value is not None and -_INT_LIMIT <= value <= _INT_LIMIT else None
+
+
 def _metric_row(context: SampleContext, s: metrics.StreamSample) -> TrackMetric:
     return TrackMetric(
         conference_id=context.conference_id,
@@ -203,21 +217,21 @@ def _metric_row(context: SampleContext, s: metrics.StreamSample) -> TrackMetric:
         created_at=context.created_at,
         kind=s.kind,
         direction=s.direction,
-        interval_s=s.interval_s,
-        bitrate=s.bitrate,
-        packet_rate=s.packet_rate,
-        packets=s.packets,
-        packets_lost=s.packets_lost,
-        loss_pct=s.loss_pct,
-        jitter_ms=s.jitter_ms,
-        rtt_ms=s.rtt_ms,
-        jitter_buffer_ms=s.jitter_buffer_ms,
-        fps=s.fps,
+        interval_s=_real(s.interval_s),
+        bitrate=_real(s.bitrate),
+        packet_rate=_real(s.packet_rate),
+        packets=_int(s.packets),
+        packets_lost=_int(s.packets_lost),
+        loss_pct=_real(s.loss_pct),
+        jitter_ms=_real(s.jitter_ms),
+        rtt_ms=_real(s.rtt_ms),
+        jitter_buffer_ms=_real(s.jitter_buffer_ms),
+        fps=_real(s.fps),
         width=s.width,
         height=s.height,
         freeze_count=s.freeze_count,
-        freeze_ms=s.freeze_ms,
-        concealment_pct=s.concealment_pct,
+        freeze_ms=_real(s.freeze_ms),
+        concealment_pct=_real(s.concealment_pct),
         limitation=s.limitation,
         mos=s.mos,
         video_score=s.video_score,

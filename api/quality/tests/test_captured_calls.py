@@ -135,3 +135,30 @@ def test_150_ms_delay_is_no_issue_below_the_rtt_threshold(sdk, live, clock, app)
     assert codes == [("dry_inbound_track", "video")]
     mos = TrackMetric.objects.filter(mos__isnull=False).values_list("mos", flat=True)
     assert all(4.1 <= m <= 4.3 for m in mos)
+
+
+@pytest.mark.django_db
+def test_absurd_counters_are_dropped_not_a_server_error(live, clock):
+    # Given a healthy first sample
+    caller = live.join("u0")
+    connection = caller.connect("u1")
+    script = StatsScript()
+    clock.advance(10)
+    caller.stats(connection, script.sample())
+
+    # When a report's counters jump to values no column can hold
+    clock.advance(10)
+    data = script.sample()
+    audio = data["audio"]["inbound"][0]
+    audio["packetsReceived"] = 10**18
+    audio["bytesReceived"] = 1e300
+    audio["jitter"] = 1e200
+    data["video"]["inbound"][0]["frameWidth"] = 10**9
+    response = caller.stats(connection, data)
+
+    # Then the sample is stored and its metrics keep what fits
+    assert response.status == 200
+    row = TrackMetric.objects.get(created_at=clock.at, kind="audio", direction="inbound")
+    assert row.packets is None and row.bitrate is None and row.jitter_ms is None
+    video = TrackMetric.objects.get(created_at=clock.at, kind="video", direction="inbound")
+    assert video.width is None and video.bitrate is not None

@@ -101,6 +101,44 @@ def test_each_detector_raises_after_its_persistence_and_resolves_with_the_bad_du
     assert Issue.objects.filter(code=code).count() == 1
 
 
+# Each detector's value just on the safe side of its threshold.
+NEAR_MISSES = {
+    "high_packet_loss": {"audio_in": {"lost": 15}},  # 15 / 515 = 2.9 %
+    "high_jitter": {"audio_in": {"jitter": 0.029}},
+    "dry_inbound_track": {"audio_in": {"pps": 0.5}},  # DTX-like trickle
+    "dry_outbound_track": {"audio_out": {"pps": 0.5}},
+    "video_freeze": {"video_in": {"freezes": 1, "freeze_s": 0.9}},
+    "low_frame_rate": {"video_in": {"fps": 7.5}},
+    "video_decode_overload": {"video_in": {"decoded_ratio": 0.75}},
+    "keyframe_storm": {"video_in": {"pli": 4}},  # 0.4 PLI/s
+    "audio_concealment": {"audio_in": {"conceal_pct": 2.5}},
+    "audio_desync": {"audio_in": {"stretch_pct": 8.0}},
+    "cpu_limited_sending": {"video_out": {"cpu_s": 2.5}},
+    "bandwidth_limited_sending": {"video_out": {"bandwidth_s": 4.5}},
+    "high_rtt": {"pair": {"rtt": 0.39}},
+    "one_way_media": {"pair": {"received": 0.01}},
+    "turn_used": {"pair": {"candidate_type": "srflx"}},
+    "tcp_used": {"pair": {"candidate_type": "relay", "relay_protocol": "udp"}},
+    # RTT 450 ms: d = 275 ms, Id = 6.6 + 10.757 = 17.357, R = 75.84 → MOS 3.87
+    "low_emos": {"pair": {"rtt": 0.45}},
+    # RTT 600 ms → MOS 3.38: low, not very low
+    "very_low_emos": {"pair": {"rtt": 0.6}},
+}
+
+
+def test_every_sample_detector_has_a_near_miss_case():
+    assert set(NEAR_MISSES) == {case[0] for case in CASES}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("code", sorted(NEAR_MISSES))
+def test_each_detector_stays_silent_just_below_its_threshold(live, clock, code):
+    caller = live.join("u0")
+    connection = caller.connect("u1")
+    run(caller, connection, StatsScript(), clock, HEALTHY, *[NEAR_MISSES[code]] * 6)
+    assert issues(code) == []
+
+
 @pytest.mark.django_db
 def test_a_single_bad_sample_between_good_ones_raises_nothing(live, clock):
     caller = live.join("u0")
