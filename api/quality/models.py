@@ -68,6 +68,9 @@ class Issue(models.Model):
             models.Index(fields=["conference", "type"], name="issue_conf_type"),
             models.Index(fields=["session", "created_at"], name="issue_session_created"),
             models.Index(fields=["app", "-created_at"], name="issue_app_created"),
+            # "Was this ever raised for this subject?" (once-only checks,
+            # counters on an existing issue), open or resolved.
+            models.Index(fields=["subject", "code"], name="issue_subject_code"),
         ]
 
     def __str__(self) -> str:
