@@ -9,6 +9,17 @@ from api.calls.models import Conference, Connection, Participant, Session, Track
 from api.tenancy.models import App
 
 
+class RealField(models.FloatField):
+    """A 4-byte float (``real``) instead of Django's 8-byte ``double``.
+
+    Metrics are measurements with two or three significant digits; halving
+    their width keeps a metric row, which is written for every track of
+    every stats sample, narrow."""
+
+    def db_type(self, connection) -> str:
+        return "real"
+
+
 class Issue(models.Model):
     """A call-quality problem over an interval: raised at ``created_at``,
     resolved at ``resolved_at`` (empty while it lasts)."""
@@ -34,14 +45,15 @@ class Issue(models.Model):
     track = models.ForeignKey(
         Track, on_delete=models.CASCADE, null=True, blank=True, related_name="issues"
     )
+    # The severity: a warning may be escalated to an error while it lasts.
     type = models.CharField(max_length=8, choices=Type.choices)
     code = models.CharField(max_length=40)
     # What the issue is about, e.g. ``connection:<uuid>``: at most one open
     # issue per (code, subject), so retries and repeats never duplicate.
-    subject = models.CharField(max_length=80)
+    subject = models.CharField(max_length=128)
     data = models.JSONField(null=True, blank=True, help_text="Evidence.")
     peak_value = models.FloatField(null=True, blank=True)
-    created_at = models.DateTimeField(help_text="When the issue was raised.")
+    created_at = models.DateTimeField(help_text="When the problem started.")
     resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -56,6 +68,9 @@ class Issue(models.Model):
             models.Index(fields=["conference", "type"], name="issue_conf_type"),
             models.Index(fields=["session", "created_at"], name="issue_session_created"),
             models.Index(fields=["app", "-created_at"], name="issue_app_created"),
+            # "Was this ever raised for this subject?" (once-only checks,
+            # counters on an existing issue), open or resolved.
+            models.Index(fields=["subject", "code"], name="issue_subject_code"),
         ]
 
     def __str__(self) -> str:
@@ -66,3 +81,76 @@ class Issue(models.Model):
         if self.resolved_at is None:
             return None
         return (self.resolved_at - self.created_at).total_seconds()
+
+
+class TrackMetric(models.Model):
+    """Typed metrics of one track (one inbound/outbound RTP stream) over the
+    interval that ends at one stats sample: ``created_at`` is the sample's
+    time, ``interval_s`` the length of the interval (empty on the first
+    sample of a stream, or after a gap, when no rate can be computed).
+
+    The app, session, participant and peer are those of the connection (a
+    connection never changes owner), so they are not repeated on every row:
+    a row stays about 150 bytes on PostgreSQL."""
+
+    class Kind(models.TextChoices):
+        AUDIO = "audio", "audio"
+        VIDEO = "video", "video"
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "inbound"
+        OUTBOUND = "outbound", "outbound"
+
+    id = models.BigAutoField(primary_key=True)
+    # Indexed by the composite indexes below, not one index per key.
+    conference = models.ForeignKey(
+        Conference, on_delete=models.CASCADE, db_index=False, related_name="+"
+    )
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, db_index=False, related_name="+"
+    )
+    # No database constraint: a track only goes away with its connection,
+    # whose cascade removes these rows; the reference stays a plain column.
+    track = models.ForeignKey(
+        Track,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField()
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    interval_s = RealField(null=True, blank=True)
+    bitrate = RealField(null=True, blank=True, help_text="bit/s")
+    packet_rate = RealField(null=True, blank=True, help_text="packets/s")
+    packets = models.IntegerField(null=True, blank=True, help_text="Received or sent.")
+    packets_lost = models.IntegerField(null=True, blank=True)
+    loss_pct = RealField(null=True, blank=True)
+    jitter_ms = RealField(null=True, blank=True)
+    rtt_ms = RealField(null=True, blank=True)
+    jitter_buffer_ms = RealField(null=True, blank=True)
+    fps = RealField(null=True, blank=True)
+    width = models.PositiveSmallIntegerField(null=True, blank=True)
+    height = models.PositiveSmallIntegerField(null=True, blank=True)
+    freeze_count = models.PositiveSmallIntegerField(null=True, blank=True)
+    freeze_ms = RealField(null=True, blank=True)
+    concealment_pct = RealField(null=True, blank=True)
+    limitation = models.CharField(
+        max_length=9, null=True, blank=True, help_text="qualityLimitationReason"
+    )
+    mos = RealField(null=True, blank=True, help_text="Audio MOS (E-model), inbound audio.")
+    video_score = RealField(null=True, blank=True, help_text="Video score 1–5, inbound video.")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["conference", "created_at"], name="metric_conf_created"),
+            # A track by time (a track lives on one connection); it also serves
+            # the cascade when a connection is deleted.
+            models.Index(fields=["connection", "track", "created_at"], name="metric_conn_track"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.direction} at {self.created_at}"

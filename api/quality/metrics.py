@@ -1,0 +1,519 @@
+"""Per-track metrics from one SDK stats sample.
+
+Every getStats counter is cumulative, so rates need the previous report of
+the same stats ``id``: the caller passes the counters it kept from the
+previous sample of the connection (``previous``) and gets back the ones to
+keep for the next (``Extraction.counters``). No database access here.
+
+Interval rules (quality-rules.md, conventions):
+
+* Δt comes from the reports' own ``timestamp`` (the browser clock), the
+  server time of the sample only when a report has none.
+* No previous report, Δt ≤ 0, or Δt > 2 × the stats interval → no rates for
+  this report (a first sample). We do not compute rates over a longer gap:
+  after a restart, or when another worker got the samples in between, an
+  average over minutes would blur exactly the trouble detectors look for.
+  Instantaneous values (jitter, RTT, resolution, limitation reason) are
+  still recorded.
+* A counter that went backwards (a reset: new SSRC behind the same id, a
+  renegotiation) → no rates for this report; the new value is the new base.
+* A report older than the one we hold (a late retry) is recorded without
+  rates and does not replace the newer counters.
+
+Units: bit/s, packets/s, percent, milliseconds, frames/s.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from api.quality import mos
+
+KINDS = ("audio", "video")
+DIRECTIONS = ("inbound", "outbound")
+
+# Counters kept per stats id: report key → short name.
+_INBOUND_COUNTERS = {
+    "bytesReceived": "bytes",
+    "packetsReceived": "packets",
+    "packetsLost": "lost",
+    "jitterBufferDelay": "jbd",
+    "jitterBufferEmittedCount": "jbe",
+    "framesDecoded": "decoded",
+    "framesReceived": "received",
+    "freezeCount": "freezes",
+    "totalFreezesDuration": "freeze_s",
+    "concealedSamples": "concealed",
+    "silentConcealedSamples": "silent",
+    "totalSamplesReceived": "samples",
+    "insertedSamplesForDeceleration": "inserted",
+    "removedSamplesForAcceleration": "removed",
+    "fecPacketsReceived": "fec",
+    "pliCount": "pli",
+}
+_OUTBOUND_COUNTERS = {
+    "bytesSent": "bytes",
+    "packetsSent": "packets",
+    "framesSent": "sent_frames",
+}
+# Counters whose decrease means the stream was reset (the others, e.g.
+# packetsLost, may legitimately go down: duplicates are subtracted).
+_RESET_COUNTERS = ("bytes", "packets")
+
+
+def num(value: Any) -> float | None:
+    """A finite number from a report value, else None (bools are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[dict]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+@dataclass
+class StreamSample:
+    """What one inbound/outbound report says about its interval."""
+
+    stats_id: str
+    kind: str
+    direction: str
+    ident: str | None
+    track_id: Any
+    start: datetime
+    at: datetime
+    interval_s: float | None = None
+    bitrate: float | None = None
+    packet_rate: float | None = None
+    packets: int | None = None
+    packets_lost: int | None = None
+    loss_pct: float | None = None
+    jitter_ms: float | None = None
+    rtt_ms: float | None = None
+    jitter_buffer_ms: float | None = None
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+    freeze_count: int | None = None
+    freeze_ms: float | None = None
+    concealment_pct: float | None = None
+    limitation: str | None = None
+    mos: float | None = None
+    video_score: float | None = None
+    # Used by detectors, not stored.
+    bytes_delta: float | None = None
+    had_traffic: bool = False
+    active: bool | None = None
+    samples_delta: float | None = None
+    stretch_pct: float | None = None
+    frames_decoded: float | None = None
+    frames_received: float | None = None
+    pli_rate: float | None = None
+    cpu_share: float | None = None
+    bandwidth_share: float | None = None
+    codec: str | None = None
+
+    @property
+    def subject(self) -> str:
+        if self.track_id is not None:
+            return f"track:{self.track_id}"
+        return f"stream:{self.stats_id}"[:128]
+
+
+@dataclass
+class PairSample:
+    """The selected candidate pair of the connection in this sample."""
+
+    pair_id: str
+    start: datetime
+    at: datetime
+    rtt_ms: float | None = None
+    bytes_sent_delta: float | None = None
+    bytes_received_delta: float | None = None
+    had_received: bool = False
+    candidate_type: str | None = None
+    protocol: str | None = None
+    relay_protocol: str | None = None
+    relay_url: str | None = None
+
+
+@dataclass
+class Extraction:
+    streams: list[StreamSample] = field(default_factory=list)
+    pair: PairSample | None = None
+    counters: dict[str, dict] = field(default_factory=dict)
+    # Some stream has sent or received bytes: the connection is established.
+    media_flowed: bool = False
+
+
+def _track_ident(report: dict) -> str | None:
+    ident = report.get("trackIdentifier")
+    if not ident:
+        ident = _dict(report.get("track")).get("trackIdentifier")
+    return ident if isinstance(ident, str) and 0 < len(ident) <= 64 else None
+
+
+def _remote_by_local_id(data: dict) -> dict[str, dict]:
+    """remote-inbound/remote-outbound reports by the id of the local report
+    they describe (``localId``)."""
+    found: dict[str, dict] = {}
+    remote = _dict(data.get("remote"))
+    for kind in KINDS:
+        section = _dict(remote.get(kind))
+        for direction in DIRECTIONS:
+            for report in _list(section.get(direction)):
+                local_id = report.get("localId")
+                if isinstance(local_id, str):
+                    found[local_id] = report
+    return found
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000.0
+
+
+class _Interval:
+    """Δt and counter deltas of one report against its previous one."""
+
+    def __init__(self, *, report_ts: float | None, prev: dict | None, limit_s: float):
+        self.dt: float | None = None
+        self.newer = True
+        if prev is None or report_ts is None or prev.get("ts") is None:
+            return
+        dt = (report_ts - prev["ts"]) / 1000.0
+        if dt <= 0:
+            self.newer = False
+            return
+        if dt <= limit_s:
+            self.dt = dt
+
+
+def sample_extract(
+    *,
+    data: dict,
+    at: datetime,
+    interval_s: float,
+    previous: dict[str, dict],
+    track_ids: dict[tuple[str, str, str], Any],
+) -> Extraction:
+    """Metrics of every inbound/outbound report of a sample (see the module
+    docstring). ``previous`` is not modified."""
+    out = Extraction(counters=dict(previous))
+    limit_s = 2.0 * interval_s
+    remotes = _remote_by_local_id(data)
+    pair = _pair_extract(
+        data=data, at=at, interval_s=interval_s, previous=previous, counters=out.counters
+    )
+    out.pair = pair
+    connection_rtt = pair.rtt_ms if pair else None
+    if connection_rtt is None:
+        rtts = [
+            _ms(num(r.get("roundTripTime")))
+            for r in remotes.values()
+            if r.get("type") == "remote-inbound-rtp"
+        ]
+        rtts = [r for r in rtts if r is not None]
+        connection_rtt = sum(rtts) / len(rtts) if rtts else None
+
+    for kind in KINDS:
+        section = _dict(data.get(kind))
+        for direction in DIRECTIONS:
+            for report in _list(section.get(direction)):
+                stats_id = report.get("id")
+                if not isinstance(stats_id, str) or not stats_id:
+                    continue
+                ident = _track_ident(report)
+                stream = _stream_extract(
+                    report=report,
+                    kind=kind,
+                    direction=direction,
+                    ident=ident,
+                    track_id=track_ids.get((direction, kind, ident)) if ident else None,
+                    at=at,
+                    interval_s=interval_s,
+                    limit_s=limit_s,
+                    prev=previous.get(stats_id),
+                    remote=remotes.get(stats_id),
+                    connection_rtt=connection_rtt,
+                    counters=out.counters,
+                    previous=previous,
+                )
+                out.streams.append(stream)
+                total = num(report.get("bytesReceived" if direction == "inbound" else "bytesSent"))
+                out.media_flowed = out.media_flowed or bool(total and total > 0)
+    return out
+
+
+def _pair_extract(
+    *, data: dict, at: datetime, interval_s: float, previous: dict, counters: dict
+) -> PairSample | None:
+    pair = _dict(data.get("connection"))
+    pair_id = pair.get("id")
+    if not isinstance(pair_id, str) or pair.get("type") not in (None, "candidate-pair"):
+        return None
+    key = f"pair:{pair_id}"
+    prev = previous.get(key)
+    ts = num(pair.get("timestamp"))
+    interval = _Interval(report_ts=ts, prev=prev, limit_s=2.0 * interval_s)
+    local = _dict(pair.get("local"))
+    sample = PairSample(
+        pair_id=pair_id,
+        start=at - timedelta(seconds=interval.dt or interval_s),
+        at=at,
+        rtt_ms=_ms(num(pair.get("currentRoundTripTime"))),
+        candidate_type=local.get("candidateType")
+        if isinstance(local.get("candidateType"), str)
+        else None,
+        protocol=local.get("protocol") if isinstance(local.get("protocol"), str) else None,
+        relay_protocol=(
+            local.get("relayProtocol") if isinstance(local.get("relayProtocol"), str) else None
+        ),
+        relay_url=local.get("url") if isinstance(local.get("url"), str) else None,
+    )
+    sent = num(pair.get("bytesSent"))
+    received = num(pair.get("bytesReceived"))
+    had_received = bool(prev and prev.get("had_received"))
+    if interval.dt is not None and prev:
+        d_sent = _delta(sent, prev.get("sent"))
+        d_received = _delta(received, prev.get("received"))
+        if d_sent is not None and d_received is not None:
+            sample.bytes_sent_delta = d_sent
+            sample.bytes_received_delta = d_received
+    sample.had_received = had_received
+    if interval.newer:
+        counters[key] = {
+            "ts": ts,
+            "sent": sent,
+            "received": received,
+            "had_received": had_received or bool(received and received > 0),
+        }
+    return sample
+
+
+def _delta(value: float | None, before: float | None) -> float | None:
+    if value is None or before is None:
+        return None
+    return value - before
+
+
+def _stream_extract(
+    *,
+    report: dict,
+    kind: str,
+    direction: str,
+    ident: str | None,
+    track_id: Any,
+    at: datetime,
+    interval_s: float,
+    limit_s: float,
+    prev: dict | None,
+    remote: dict | None,
+    connection_rtt: float | None,
+    counters: dict,
+    previous: dict,
+) -> StreamSample:
+    inbound = direction == "inbound"
+    names = _INBOUND_COUNTERS if inbound else _OUTBOUND_COUNTERS
+    values = {short: num(report.get(key)) for key, short in names.items()}
+    ts = num(report.get("timestamp"))
+    interval = _Interval(report_ts=ts, prev=prev, limit_s=limit_s)
+
+    deltas: dict[str, float | None] = {}
+    dt = interval.dt
+    if dt is not None and prev is not None:
+        deltas = {short: _delta(value, prev.get(short)) for short, value in values.items()}
+        if any((deltas.get(name) or 0) < 0 for name in _RESET_COUNTERS):
+            dt, deltas = None, {}
+
+    mime = report.get("mimeType")
+    sample = StreamSample(
+        stats_id=report["id"],
+        kind=kind,
+        direction=direction,
+        ident=ident,
+        track_id=track_id,
+        start=at - timedelta(seconds=dt or interval_s),
+        at=at,
+        interval_s=round(dt, 3) if dt is not None else None,
+        codec=mime if isinstance(mime, str) else None,
+        had_traffic=bool(prev and prev.get("had_traffic")),
+    )
+    if isinstance(report.get("active"), bool):
+        sample.active = report["active"]
+    width, height = num(report.get("frameWidth")), num(report.get("frameHeight"))
+    sample.width = int(width) if width is not None and 0 < width < 32768 else None
+    sample.height = int(height) if height is not None and 0 < height < 32768 else None
+
+    if dt is not None:
+        d_bytes, d_packets = deltas.get("bytes"), deltas.get("packets")
+        if d_bytes is not None:
+            sample.bytes_delta = d_bytes
+            sample.bitrate = d_bytes * 8 / dt
+        if d_packets is not None:
+            sample.packets = int(d_packets)
+            sample.packet_rate = d_packets / dt
+
+    if inbound:
+        _inbound_fill(sample, report=report, remote=remote, deltas=deltas, dt=dt)
+        if sample.rtt_ms is None:
+            sample.rtt_ms = connection_rtt
+        if kind == "audio" and sample.loss_pct is not None:
+            fec = (deltas.get("fec") or 0) > 0
+            sample.mos = mos.audio_mos(
+                loss_pct=sample.loss_pct,
+                rtt_ms=sample.rtt_ms,
+                jitter_buffer_ms=sample.jitter_buffer_ms,
+                fec=fec,
+            )
+        if kind == "video" and sample.fps and sample.bitrate and sample.width and sample.height:
+            best_fps = max(prev.get("best_fps") or 0.0, sample.fps) if prev else sample.fps
+            sample.video_score = mos.video_score(
+                bitrate=sample.bitrate,
+                width=sample.width,
+                height=sample.height,
+                fps=sample.fps,
+                expected_fps=min(best_fps, 60.0),
+                delay_ms=(sample.rtt_ms or 0.0) / 2 + (sample.jitter_buffer_ms or 0.0),
+                codec=sample.codec,
+            )
+    else:
+        _outbound_fill(
+            sample,
+            report=report,
+            remote=remote,
+            deltas=deltas,
+            dt=dt,
+            previous=previous,
+            counters=counters,
+        )
+        if sample.rtt_ms is None:
+            sample.rtt_ms = connection_rtt
+
+    if interval.newer:
+        kept = {"ts": ts, **values}
+        traffic = values.get("bytes")
+        kept["had_traffic"] = sample.had_traffic or bool(traffic and traffic > 0)
+        best = prev.get("best_fps") if prev else None
+        if sample.fps is not None:
+            best = max(best or 0.0, sample.fps)
+        kept["best_fps"] = best
+        ql = _dict(report.get("qualityLimitationDurations"))
+        for reason in ("cpu", "bandwidth"):
+            kept[f"ql_{reason}"] = num(ql.get(reason))
+        counters[sample.stats_id] = kept
+    return sample
+
+
+def _inbound_fill(
+    sample: StreamSample, *, report: dict, remote: dict | None, deltas: dict, dt: float | None
+) -> None:
+    sample.jitter_ms = _ms(num(report.get("jitter")))
+    if remote is not None and num(remote.get("roundTripTime")) is not None:
+        # remote-outbound-rtp carries an RTT only when the sender sends DLRR.
+        measurements = num(remote.get("roundTripTimeMeasurements"))
+        if measurements is None or measurements > 0:
+            sample.rtt_ms = _ms(num(remote.get("roundTripTime")))
+    if dt is None:
+        if sample.kind == "video":
+            sample.fps = num(report.get("framesPerSecond"))
+        return
+    d_packets, d_lost = deltas.get("packets"), deltas.get("lost")
+    if d_packets is not None and d_lost is not None:
+        # packetsLost may go down (late duplicates); a negative interval is 0.
+        lost = max(d_lost, 0.0)
+        sample.packets_lost = int(lost)
+        expected = d_packets + lost
+        if expected > 0:
+            sample.loss_pct = round(100.0 * lost / expected, 3)
+    d_jbd, d_jbe = deltas.get("jbd"), deltas.get("jbe")
+    if d_jbd is not None and d_jbe and d_jbe > 0 and d_jbd >= 0:
+        sample.jitter_buffer_ms = 1000.0 * d_jbd / d_jbe
+    d_pli = deltas.get("pli")
+    if d_pli is not None and d_pli >= 0:
+        sample.pli_rate = d_pli / dt
+    if sample.kind == "audio":
+        d_samples = deltas.get("samples")
+        d_concealed, d_silent = deltas.get("concealed"), deltas.get("silent")
+        if d_samples and d_samples > 0:
+            sample.samples_delta = d_samples
+            if d_concealed is not None:
+                audible = max(d_concealed - (d_silent or 0.0), 0.0)
+                sample.concealment_pct = round(100.0 * audible / d_samples, 3)
+            d_inserted, d_removed = deltas.get("inserted"), deltas.get("removed")
+            if d_inserted is not None and d_removed is not None:
+                stretched = max(d_inserted, 0.0) + max(d_removed, 0.0)
+                sample.stretch_pct = round(100.0 * stretched / d_samples, 3)
+    else:
+        d_decoded, d_received = deltas.get("decoded"), deltas.get("received")
+        if d_decoded is not None and d_decoded >= 0:
+            sample.frames_decoded = d_decoded
+            sample.fps = d_decoded / dt
+        else:
+            sample.fps = num(report.get("framesPerSecond"))
+        if d_received is not None and d_received >= 0:
+            sample.frames_received = d_received
+        d_freezes, d_freeze_s = deltas.get("freezes"), deltas.get("freeze_s")
+        if d_freezes is not None and d_freezes >= 0:
+            sample.freeze_count = int(min(d_freezes, 32767))
+        if d_freeze_s is not None and d_freeze_s >= 0:
+            sample.freeze_ms = 1000.0 * d_freeze_s
+
+
+def _outbound_fill(
+    sample: StreamSample,
+    *,
+    report: dict,
+    remote: dict | None,
+    deltas: dict,
+    dt: float | None,
+    previous: dict,
+    counters: dict,
+) -> None:
+    reason = report.get("qualityLimitationReason")
+    if isinstance(reason, str) and reason in {"none", "cpu", "bandwidth", "other"}:
+        sample.limitation = reason
+    if remote is not None:
+        # The receiver's view of what we send (RTCP receiver reports).
+        sample.rtt_ms = _ms(num(remote.get("roundTripTime")))
+        sample.jitter_ms = _ms(num(remote.get("jitter")))
+        fraction = num(remote.get("fractionLost"))
+        if fraction is not None and 0 <= fraction <= 1:
+            sample.loss_pct = round(100.0 * fraction, 3)
+        remote_id = remote.get("id")
+        lost = num(remote.get("packetsLost"))
+        if isinstance(remote_id, str):
+            key = f"remote:{remote_id}"
+            before = _dict(previous.get(key)).get("lost")
+            if dt is not None and lost is not None and before is not None:
+                sample.packets_lost = int(max(lost - before, 0.0))
+            counters[key] = {"lost": lost}
+    if dt is None:
+        if sample.kind == "video":
+            sample.fps = num(report.get("framesPerSecond"))
+        return
+    if sample.kind == "video":
+        d_frames = deltas.get("sent_frames")
+        if d_frames is not None and d_frames >= 0:
+            sample.fps = d_frames / dt
+        else:
+            sample.fps = num(report.get("framesPerSecond"))
+        ql = _dict(report.get("qualityLimitationDurations"))
+        prev = previous.get(sample.stats_id) or {}
+        for reason_name in ("cpu", "bandwidth"):
+            now_s, before_s = num(ql.get(reason_name)), num(prev.get(f"ql_{reason_name}"))
+            share = None
+            if now_s is not None and before_s is not None and now_s >= before_s:
+                share = min((now_s - before_s) / dt, 1.0)
+            elif now_s is None and sample.limitation is not None:
+                # No durations: fall back to the reason at sampling time.
+                share = 1.0 if sample.limitation == reason_name else 0.0
+            setattr(sample, f"{reason_name}_share", share)
