@@ -4,6 +4,7 @@ as a given user (with an API token, or with a session cookie)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 import pytest
@@ -44,22 +45,13 @@ class ApiClient:
             self.headers["HTTP_AUTHORIZATION"] = f"Bearer {raw}"
 
     def call(self, method: str, path: str, body: Any = None, **params: Any) -> ApiAnswer:
-        method = method.lower()
+        if params:
+            path = f"{path}?{urlencode(params)}"
         kwargs: dict[str, Any] = dict(self.headers)
-        if method in {"get", "delete"} and body is None:
-            response = getattr(self.client, method)(path, params or None, **kwargs)
-        else:
-            if params:
-                from urllib.parse import urlencode
-
-                path = f"{path}?{urlencode(params)}"
-            response = getattr(self.client, method)(
-                path,
-                data=orjson.dumps(body) if body is not None else b"",
-                content_type="application/json",
-                **kwargs,
-            )
-        return ApiAnswer(response)
+        if body is not None:
+            kwargs["data"] = orjson.dumps(body)
+            kwargs["content_type"] = "application/json"
+        return ApiAnswer(self.client.generic(method.upper(), path, **kwargs))
 
     def get(self, path: str, **params: Any) -> ApiAnswer:
         return self.call("GET", path, **params)
@@ -72,6 +64,13 @@ class ApiClient:
 
     def delete(self, path: str, **params: Any) -> ApiAnswer:
         return self.call("DELETE", path, **params)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The default hasher spends ~0.1 s per password on purpose; the tests
+    # make a dozen users each.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
