@@ -10,15 +10,34 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from django.utils.dateparse import parse_date, parse_datetime
 from ninja import Field, Schema
-from pydantic import ConfigDict, create_model
+from pydantic import BeforeValidator, ConfigDict, create_model
 
 Role = Literal["owner", "admin", "member"]
 Ordering = Literal["created_at", "-created_at"]
 # Filters on counts of seconds stay inside a 32-bit integer column.
 MAX_SECONDS = 2_147_483_647
+
+
+def _moment(value: Any) -> Any:
+    """ISO 8601 date-times (``Z`` or an offset; none means UTC) and dates
+    (midnight UTC), as the dashboard sends them. Numbers are refused: the
+    API never spoke Unix time."""
+    if not isinstance(value, str):
+        return value
+    parsed = parse_datetime(value)
+    if parsed is None:
+        day = parse_date(value)
+        if day is None:
+            raise ValueError("not an ISO 8601 date-time")
+        parsed = datetime(day.year, day.month, day.day)
+    return parsed
+
+
+Moment = Annotated[datetime, BeforeValidator(_moment)]
 
 
 class Out(Schema):
@@ -367,10 +386,10 @@ class PageParams(Schema):
 
 
 class CreatedAtParams(Schema):
-    created_at_gt: datetime | None = None
-    created_at_gte: datetime | None = None
-    created_at_lt: datetime | None = None
-    created_at_lte: datetime | None = None
+    created_at_gt: Moment | None = None
+    created_at_gte: Moment | None = None
+    created_at_lt: Moment | None = None
+    created_at_lte: Moment | None = None
 
 
 class AppParam(Schema):
@@ -428,8 +447,8 @@ class CategoryEventParams(PageParams, CreatedAtParams, EventTypeParam):
 
 
 class SummaryParams(AppParam):
-    created_at_gte: datetime | None = None
-    created_at_lte: datetime | None = None
+    created_at_gte: Moment | None = None
+    created_at_lte: Moment | None = None
 
 
 class SearchParams(Schema):
