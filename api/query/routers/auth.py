@@ -44,16 +44,21 @@ def _me(user: User) -> dict:
 @router.post(
     "/auth/login",
     auth=None,
-    response={200: LoginOut, 400: ErrorOut, 401: ErrorOut},
+    response={200: LoginOut, 400: ErrorOut, 401: ErrorOut, 429: ErrorOut},
     summary="Log in (starts a dashboard session)",
 )
 def auth_login(request: HttpRequest, payload: LoginIn) -> HttpResponse:
     """Checks the credentials and sets the session cookie. Later unsafe
     requests authenticated by that cookie must send the returned
-    ``csrf_token`` in the ``X-CSRFToken`` header."""
+    ``csrf_token`` in the ``X-CSRFToken`` header. Ten failures for one
+    username from one address lock that pair out for 15 minutes."""
+    attempt = {"username": payload.username, "client_ip": request.META.get("REMOTE_ADDR", "")}
+    services.login_throttle_check(**attempt)
     user = authenticate(request, username=payload.username, password=payload.password)
     if user is None:
+        services.login_failure_record(**attempt)
         raise ApiError("invalid_credentials")
+    services.login_failures_clear(**attempt)
     login(request, user)
     return ok({"data": _me(user), "csrf_token": get_token(request)})
 

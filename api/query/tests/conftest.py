@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import orjson
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from api.query.tests.factories import Tenant, tenant_make
@@ -71,6 +72,14 @@ def _fast_password_hashing(settings):
     # The default hasher spends ~0.1 s per password on purpose; the tests
     # make a dozen users each.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # Failed-login counters must not carry over from one test to the next.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

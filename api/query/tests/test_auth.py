@@ -74,6 +74,32 @@ def test_a_wrong_password_is_refused_without_a_session(acme):
 
 
 @pytest.mark.django_db
+def test_repeated_wrong_passwords_lock_the_login_out_for_a_while(acme):
+    browser = Client()
+    for _ in range(10):
+        assert _login(browser, acme.owner.username, "guess").status == 401
+
+    locked = _login(browser, acme.owner.username, PASSWORD)
+
+    # even the right password, until the window passes
+    assert locked.status == 429
+    assert locked.json["error_code"] == "rate_limited"
+    # other users are not locked out
+    assert _login(browser, acme.admin.username).status == 200
+
+
+@pytest.mark.django_db
+def test_a_successful_login_forgets_earlier_failures(acme):
+    browser = Client()
+    for _ in range(9):
+        _login(browser, acme.owner.username, "guess")
+
+    assert _login(browser, acme.owner.username).status == 200
+    for _ in range(9):
+        assert _login(browser, acme.owner.username, "guess").status == 401
+
+
+@pytest.mark.django_db
 def test_a_login_without_credentials_is_a_400(db):
     answer = ApiClient().post("/v1/auth/login", {"username": "x"})
 

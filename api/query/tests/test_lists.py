@@ -115,24 +115,6 @@ def test_the_conference_list_shows_30_days_unless_told_otherwise(acme):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    "bound",
-    [
-        "created_at_gt",
-        "created_at_gte",
-    ],
-)
-def test_created_at_bounds_accept_a_z_suffix(acme, bound):
-    # what browsers' toISOString() produces; the original's created_at_gt 500ed on it
-    since = (now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-    answer = ApiClient(acme.member).get("/v1/conferences", **{bound: since})
-
-    assert answer.status == 200
-    assert [c["conference_id"] for c in answer.data] == ["acme-room"]
-
-
-@pytest.mark.django_db
 def test_created_at_bounds_without_offset_are_utc_and_dates_work(acme):
     client = ApiClient(acme.member)
     tomorrow = (now() + timedelta(days=1)).date().isoformat()
@@ -279,17 +261,6 @@ def test_sessions_of_a_conference_without_constraints_with_issue_ids(acme):
     assert first["issues"] == [str(acme.issues[1].pk)]
     assert second["issues"] == [str(acme.issues[0].pk)]
     assert first["platform"]["browser"]["name"] == "Chrome"
-
-
-@pytest.mark.django_db
-def test_a_session_is_readable_by_id(acme):
-    # the original answered GET /v1/sessions/<id> with a 500
-    answer = ApiClient(acme.member).get(f"/v1/sessions/{acme.sessions[0].pk}")
-
-    assert answer.status == 200
-    assert set(answer.data) == SESSION_KEYS | {"constraints"}
-    assert answer.data["constraints"] == {"audio": True, "video": True}
-    assert answer.data["end_time"].endswith("Z")
 
 
 @pytest.mark.django_db

@@ -130,9 +130,7 @@ def test_the_api_honours_its_committed_schema_under_generated_input(acme, globex
     with _one_connection_for_the_test():
         for operation in _operations(schema):
             key = (operation.method.upper(), operation.path)
-            path_ids = {
-                p.name: ids[p.name] for p in operation.path_parameters if p.name in ids
-            }
+            path_ids = {p.name: ids[p.name] for p in operation.path_parameters if p.name in ids}
             modes = [("generated", {}), ("real ids", path_ids)]
             if key in _DESTRUCTIVE or not path_ids:
                 modes = modes[:1]
