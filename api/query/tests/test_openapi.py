@@ -7,6 +7,8 @@ import json
 import re
 
 import pytest
+from django.conf import settings
+from django.contrib.staticfiles import finders
 from django.test import Client
 
 from api.query.openapi import COMMITTED, openapi_document, openapi_text
@@ -54,3 +56,6 @@ def test_the_docs_page_loads_its_assets_from_this_server_not_a_cdn():
     assert any(a.endswith("swagger-ui-bundle.js") for a in assets)
     assert all(a.startswith("/") for a in assets), assets
     assert "/v1/openapi.json" in html
+    # and every asset ships with the server (collectstatic / runserver find it)
+    for asset in assets:
+        assert finders.find(asset.removeprefix(settings.STATIC_URL)), asset
