@@ -41,20 +41,30 @@ TOKEN_PREFIX = "pm_"
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 
 
+def _name_clean(value: str) -> str:
+    """Names are trimmed and cut to 64 characters (as the original did)."""
+    name = value.strip()[:64]
+    if not name:
+        raise ApiError("missing_parameters", "'name' must not be empty.")
+    return name
+
+
 # ------------------------------------------------------------- organizations
 
 
 @transaction.atomic
 def organization_create(*, name: str, owner: User | None = None) -> Organization:
-    """A new organization; ``owner`` (if given) becomes its owner."""
-    organization = Organization.objects.create(name=name[:64])
+    """A new organization; ``owner`` (if given) becomes its owner. Errors:
+    ``missing_parameters`` (empty name)."""
+    organization = Organization.objects.create(name=_name_clean(name))
     if owner is not None:
         Membership.objects.create(user=owner, organization=organization, role=Membership.Role.OWNER)
     return organization
 
 
 def organization_update(*, organization: Organization, name: str) -> Organization:
-    organization.name = name[:64]
+    """Rename. Errors: ``missing_parameters`` (empty name)."""
+    organization.name = _name_clean(name)
     organization.save(update_fields=["name"])
     return organization
 
@@ -142,13 +152,6 @@ def _interval_clean(value: int) -> int:
             f"'interval' must be between {INTERVAL_MIN_MS} and {INTERVAL_MAX_MS} ms.",
         )
     return value
-
-
-def _name_clean(value: str) -> str:
-    name = value.strip()[:64]
-    if not name:
-        raise ApiError("missing_parameters", "'name' must not be empty.")
-    return name
 
 
 def app_create(

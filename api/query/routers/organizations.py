@@ -48,10 +48,7 @@ def organization_list(request: HttpRequest) -> HttpResponse:
 @router.post("/organizations", response={201: OrganizationData, **ERRORS})
 def organization_create(request: HttpRequest, payload: OrganizationIn) -> HttpResponse:
     """A new organization, owned by the caller."""
-    name = payload.name.strip()
-    if not name:
-        raise ApiError("missing_parameters", "'name' must not be empty.")
-    organization = services.organization_create(name=name, owner=request.auth)
+    organization = services.organization_create(name=payload.name, owner=request.auth)
     return ok({"data": shapes.organization_shape(organization, role=OWNER)}, status=201)
 
 
@@ -71,10 +68,9 @@ def organization_update(
     membership = organization_get_for(
         user=request.auth, organization_id=organization_id, role=OWNER
     )
-    name = payload.name.strip()
-    if not name:
-        raise ApiError("missing_parameters", "'name' must not be empty.")
-    organization = services.organization_update(organization=membership.organization, name=name)
+    organization = services.organization_update(
+        organization=membership.organization, name=payload.name
+    )
     return ok({"data": shapes.organization_shape(organization, role=membership.role)})
 
 

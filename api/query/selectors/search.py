@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 from django.conf import settings
+from django.contrib.postgres.search import TrigramSimilarity
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Greatest
 
@@ -88,8 +89,6 @@ def _similarity(query: str, value: str | None) -> float:
 
 
 def _candidates_postgres(target: _Target, queryset: QuerySet, query: str) -> list[Match]:
-    from django.contrib.postgres.search import TrigramSimilarity
-
     similarities = [TrigramSimilarity(field, query) for field in target.fields]
     score = similarities[0] if len(similarities) == 1 else Greatest(*similarities)
     contains = Q()
