@@ -22,12 +22,16 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "corsheaders",
+    # Only for the docs page: with ninja installed, Swagger UI is served from
+    # its bundled static files instead of a CDN (the server may be offline).
+    "ninja",
     "api.common",
     "api.tenancy",
     "api.calls",
     "api.events",
     "api.quality",
     "api.ingest",
+    "api.query",
 ]
 
 MIDDLEWARE = [

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from api.common import views as common_views
 from api.ingest.urls import patterns as sdk_patterns
@@ -9,6 +9,9 @@ urlpatterns = [
     path("health", common_views.health, name="health"),
     *sdk_patterns("v1/"),
     *sdk_patterns(""),
+    # The dashboard/query API, under /v1/ and without prefix. After the SDK
+    # routes: those take POST/PUT and hand other methods to these.
+    path("", include("api.query_urls")),
 ]
 
 handler404 = "api.common.views.not_found"

@@ -48,6 +48,11 @@ _CATALOGUE = [
         "not_authenticated", 401, "Authentication credentials were not provided or are not valid."
     ),
     ErrorKind("permission_denied", 403, "You do not have permission to perform this action."),
+    ErrorKind("csrf_failed", 403, "CSRF check failed: send the X-CSRFToken header."),
+    ErrorKind("invalid_credentials", 401, "Invalid username or password."),
+    ErrorKind("user_not_found", 404, "The requested user does not exist."),
+    ErrorKind("user_already_member", 400, "The user is already a member of this organization."),
+    ErrorKind("last_owner", 400, "An organization must keep at least one owner."),
     ErrorKind("rate_limited", 429, "Too many requests."),
     ErrorKind("server_error", 500, "The server could not process the request."),
     ErrorKind("service_unavailable", 503, "The service is unavailable; retry later."),

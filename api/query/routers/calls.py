@@ -1,0 +1,274 @@
+"""Conferences, participants, sessions, connections and issues: the reads
+behind the dashboard's call pages."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router
+
+from api.common.errors import ApiError
+from api.query import shapes
+from api.query.responses import ERRORS, created_at_of, listing, ok
+from api.query.schemas import (
+    ConferenceDetailOut,
+    ConferenceListItemOut,
+    ConferenceListParams,
+    ConnectionListParams,
+    ConnectionOut,
+    IssueListParams,
+    IssueOut,
+    ParticipantListParams,
+    ParticipantOut,
+    SessionListItemOut,
+    SessionListParams,
+    SessionOut,
+    data_of,
+    list_of,
+    page_of,
+)
+from api.query.selectors import calls, issues, scope
+from api.tenancy.models import User
+
+router = Router()
+
+MAX_CONFERENCE_IDS = 200
+
+
+def _list_response(schema: type, name: str) -> dict:
+    return {200: list_of(schema, f"{name}List") | page_of(schema, f"{name}Page"), **ERRORS}
+
+
+def _conference_ids(raw: str | None) -> list[uuid.UUID] | None:
+    if raw is None:
+        return None
+    parts = [part.strip() for part in raw.split(",") if part.strip()]
+    if len(parts) > MAX_CONFERENCE_IDS:
+        raise ApiError(
+            "invalid_parameters", f"'conference_ids' names more than {MAX_CONFERENCE_IDS} ids."
+        )
+    try:
+        return [uuid.UUID(part) for part in parts]
+    except ValueError as exc:
+        raise ApiError("invalid_parameters", "'conference_ids' must be UUIDs.") from exc
+
+
+def _require(user: User, **ids: uuid.UUID | None) -> None:
+    """Each id a filter names must be visible to the caller (else 404)."""
+    checks = {
+        "app_id": scope.app_require,
+        "conference_id": scope.conference_require,
+        "participant_id": scope.participant_require,
+        "session_id": scope.session_require,
+        "connection_id": scope.connection_require,
+    }
+    for name, value in ids.items():
+        checks[name](user=user, **{name: value})
+
+
+# --------------------------------------------------------------- conferences
+
+
+@router.get(
+    "/conferences",
+    tags=["conferences"],
+    response=_list_response(ConferenceListItemOut, "Conference"),
+)
+def conference_list(request: HttpRequest, params: Query[ConferenceListParams]) -> HttpResponse:
+    """Conferences of the caller's apps, oldest first, with ``has_errors``,
+    ``has_warnings`` and ``participants_count``. Without a ``created_at_*``
+    bound, ``participantId`` or ``conference_ids``: the last 30 days."""
+    user = request.auth
+    _require(user, app_id=params.app_id, participant_id=params.participant_id)
+    queryset = calls.conference_list(
+        user=user,
+        app_id=params.app_id,
+        participant_id=params.participant_id,
+        conference_ids=_conference_ids(params.conference_ids),
+        issue_code=params.issue_code,
+        duration_gte=params.duration_gte,
+        duration_lt=params.duration_lt,
+        ongoing=params.ongoing,
+        created_at=created_at_of(params),
+    )
+    return listing(queryset, params, shapes.conference_list_shape)
+
+
+@router.get(
+    "/conferences/{uuid:conference_id}",
+    tags=["conferences"],
+    response={200: data_of(ConferenceDetailOut, "ConferenceData"), **ERRORS},
+)
+def conference_detail(request: HttpRequest, conference_id: uuid.UUID) -> HttpResponse:
+    """One conference with the ids of its participants (users and peers)
+    and of its issues."""
+    conference = calls.conference_get(user=request.auth, conference_id=conference_id)
+    return ok(
+        {
+            "data": shapes.conference_detail_shape(
+                conference,
+                participants=calls.conference_participant_ids(conference=conference),
+                issues=calls.conference_issue_ids(conference=conference),
+            )
+        }
+    )
+
+
+# -------------------------------------------------------------- participants
+
+
+@router.get(
+    "/participants", tags=["participants"], response=_list_response(ParticipantOut, "Participant")
+)
+def participant_list(request: HttpRequest, params: Query[ParticipantListParams]) -> HttpResponse:
+    """Participants of the caller's apps. Without a ``created_at_*`` bound
+    or ``conferenceId``: those created in the last 30 days."""
+    user = request.auth
+    _require(user, app_id=params.app_id, conference_id=params.conference_id)
+    queryset = calls.participant_list(
+        user=user,
+        app_id=params.app_id,
+        conference_id=params.conference_id,
+        created_at=created_at_of(params),
+    )
+    return listing(queryset, params, shapes.participant_shape)
+
+
+@router.get(
+    "/participants/{uuid:participant_id}",
+    tags=["participants"],
+    response={200: data_of(ParticipantOut, "ParticipantData"), **ERRORS},
+)
+def participant_detail(request: HttpRequest, participant_id: uuid.UUID) -> HttpResponse:
+    participant = calls.participant_get(user=request.auth, participant_id=participant_id)
+    return ok({"data": shapes.participant_shape(participant)})
+
+
+# ------------------------------------------------------------------ sessions
+
+
+@router.get("/sessions", tags=["sessions"], response=_list_response(SessionListItemOut, "Session"))
+def session_list(request: HttpRequest, params: Query[SessionListParams]) -> HttpResponse:
+    """Sessions, without ``constraints``, with the ids of their issues.
+    Without a ``created_at_*`` bound, ``conferenceId`` or ``participantId``:
+    the last 30 days."""
+    user = request.auth
+    _require(
+        user,
+        app_id=params.app_id,
+        conference_id=params.conference_id,
+        participant_id=params.participant_id,
+    )
+    queryset = calls.session_list(
+        user=user,
+        app_id=params.app_id,
+        conference_id=params.conference_id,
+        participant_id=params.participant_id,
+        created_at=created_at_of(params),
+    )
+
+    def prepare(rows):
+        issue_ids = calls.issue_ids_of_sessions(session_ids=[row.pk for row in rows])
+        return lambda session: shapes.session_shape(
+            session, issues=issue_ids.get(session.pk, []), with_constraints=False
+        )
+
+    return listing(queryset, params, shapes.session_shape, prepare=prepare)
+
+
+@router.get(
+    "/sessions/{uuid:session_id}",
+    tags=["sessions"],
+    response={200: data_of(SessionOut, "SessionData"), **ERRORS},
+)
+def session_detail(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    """One session, with ``constraints`` and the ids of its issues."""
+    session = calls.session_get(user=request.auth, session_id=session_id)
+    issue_ids = calls.issue_ids_of_sessions(session_ids=[session.pk])
+    return ok(
+        {
+            "data": shapes.session_shape(
+                session, issues=issue_ids.get(session.pk, []), with_constraints=True
+            )
+        }
+    )
+
+
+# --------------------------------------------------------------- connections
+
+
+@router.get(
+    "/connections", tags=["connections"], response=_list_response(ConnectionOut, "Connection")
+)
+def connection_list(request: HttpRequest, params: Query[ConnectionListParams]) -> HttpResponse:
+    """Connections. Without a ``created_at_*`` bound, ``conferenceId``,
+    ``participantId`` or ``sessionId``: the last 30 days."""
+    user = request.auth
+    _require(
+        user,
+        app_id=params.app_id,
+        conference_id=params.conference_id,
+        participant_id=params.participant_id,
+        session_id=params.session_id,
+    )
+    queryset = calls.connection_list(
+        user=user,
+        app_id=params.app_id,
+        conference_id=params.conference_id,
+        participant_id=params.participant_id,
+        session_id=params.session_id,
+        created_at=created_at_of(params),
+    )
+    return listing(queryset, params, shapes.connection_shape)
+
+
+@router.get(
+    "/connections/{uuid:connection_id}",
+    tags=["connections"],
+    response={200: data_of(ConnectionOut, "ConnectionData"), **ERRORS},
+)
+def connection_detail(request: HttpRequest, connection_id: uuid.UUID) -> HttpResponse:
+    connection = calls.connection_get(user=request.auth, connection_id=connection_id)
+    return ok({"data": shapes.connection_shape(connection)})
+
+
+# -------------------------------------------------------------------- issues
+
+
+@router.get("/issues", tags=["issues"], response=_list_response(IssueOut, "Issue"))
+def issue_list(request: HttpRequest, params: Query[IssueListParams]) -> HttpResponse:
+    """Issues, with their title and explanation. Without a ``created_at_*``
+    bound or a conference, participant, session or connection: the last
+    30 days."""
+    user = request.auth
+    _require(
+        user,
+        app_id=params.app_id,
+        conference_id=params.conference_id,
+        participant_id=params.participant_id,
+        session_id=params.session_id,
+        connection_id=params.connection_id,
+    )
+    queryset = issues.issue_list(
+        user=user,
+        app_id=params.app_id,
+        conference_id=params.conference_id,
+        participant_id=params.participant_id,
+        session_id=params.session_id,
+        connection_id=params.connection_id,
+        code=params.code,
+        type=params.type,
+        created_at=created_at_of(params),
+    )
+    return listing(queryset, params, shapes.issue_shape)
+
+
+@router.get(
+    "/issues/{uuid:issue_id}",
+    tags=["issues"],
+    response={200: data_of(IssueOut, "IssueData"), **ERRORS},
+)
+def issue_detail(request: HttpRequest, issue_id: uuid.UUID) -> HttpResponse:
+    issue = issues.issue_get(user=request.auth, issue_id=issue_id)
+    return ok({"data": shapes.issue_shape(issue)})

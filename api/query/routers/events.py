@@ -1,0 +1,85 @@
+"""Event lists: every event of a conference, and the ``GET`` side of the
+SDK's event routes (one category each). The SDK routes themselves take
+``POST`` in ``api.ingest``, which hands every other method to these."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router
+
+from api.events.models import GenericEvent
+from api.query import shapes
+from api.query.responses import ERRORS, created_at_of, listing, page_requested, rows_answer
+from api.query.schemas import (
+    CategoryEventParams,
+    ConferenceEventParams,
+    EventOut,
+    list_of,
+    page_of,
+)
+from api.query.selectors import calls, events, scope
+
+router = Router(tags=["events"])
+
+EVENTS_RESPONSE = {
+    200: list_of(EventOut, "EventList") | page_of(EventOut, "EventPage"),
+    **ERRORS,
+}
+
+
+@router.get("/conferences/{uuid:conference_id}/events", response=EVENTS_RESPONSE)
+def conference_events(
+    request: HttpRequest, conference_id: uuid.UUID, params: Query[ConferenceEventParams]
+) -> HttpResponse:
+    """Every event of a conference, stats samples included (type and
+    category ``stats``, ``data`` = the report as sent), oldest first."""
+    conference = calls.conference_get(user=request.auth, conference_id=conference_id)
+    page = page_requested(params)
+    rows, count = events.conference_events(
+        conference=conference,
+        type_filter=events.TypeFilter.parse(params.type),
+        page=page,
+        ordering=params.ordering,
+    )
+    return rows_answer(rows, shape=shapes.event_shape, page=page, count=count)
+
+
+def _category_list(request: HttpRequest, params: CategoryEventParams, category: str):
+    user = request.auth
+    scope.conference_require(user=user, conference_id=params.conference_id)
+    scope.participant_require(user=user, participant_id=params.participant_id)
+    queryset = events.category_events(
+        user=user,
+        category=category,
+        conference_id=params.conference_id,
+        participant_id=params.participant_id,
+        type_filter=events.TypeFilter.parse(params.type),
+        created_at=created_at_of(params),
+    )
+    return listing(queryset, params, shapes.event_shape)
+
+
+@router.get("/events/browser", response=EVENTS_RESPONSE)
+def browser_events(request: HttpRequest, params: Query[CategoryEventParams]) -> HttpResponse:
+    """Browser events of a conference and/or participant."""
+    return _category_list(request, params, GenericEvent.Category.BROWSER)
+
+
+@router.get("/events/get-user-media", response=EVENTS_RESPONSE)
+def get_user_media_events(request: HttpRequest, params: Query[CategoryEventParams]) -> HttpResponse:
+    """getUserMedia events of a conference and/or participant."""
+    return _category_list(request, params, GenericEvent.Category.GET_USER_MEDIA)
+
+
+@router.get("/connection", response=EVENTS_RESPONSE)
+def connection_events(request: HttpRequest, params: Query[CategoryEventParams]) -> HttpResponse:
+    """Connection events of a conference and/or participant."""
+    return _category_list(request, params, GenericEvent.Category.CONNECTION)
+
+
+@router.get("/stats", response=EVENTS_RESPONSE)
+def stats_events(request: HttpRequest, params: Query[CategoryEventParams]) -> HttpResponse:
+    """Stats samples of a conference and/or participant, as events."""
+    return _category_list(request, params, events.STATS)

@@ -1,0 +1,159 @@
+"""Organizations and their members.
+
+Any member reads; only owners rename, delete and manage members."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from ninja import Router
+
+from api.common.errors import ApiError
+from api.query import shapes
+from api.query.responses import ERRORS, ok
+from api.query.schemas import (
+    MemberAddIn,
+    MemberOut,
+    MemberUpdateIn,
+    OrganizationIn,
+    OrganizationOut,
+    data_of,
+    list_of,
+)
+from api.tenancy import services
+from api.tenancy.models import Membership, Organization, User
+from api.tenancy.selectors import members_of, organization_get_for, roles_of
+
+router = Router(tags=["organizations"])
+
+OWNER = Membership.Role.OWNER
+MEMBER = Membership.Role.MEMBER
+
+OrganizationData = data_of(OrganizationOut, "OrganizationData")
+MemberData = data_of(MemberOut, "MemberData")
+
+
+@router.get(
+    "/organizations", response={200: list_of(OrganizationOut, "OrganizationList"), **ERRORS}
+)
+def organization_list(request: HttpRequest) -> HttpResponse:
+    """The organizations the caller belongs to, with their role."""
+    roles = roles_of(user=request.auth)
+    organizations = Organization.objects.filter(pk__in=list(roles)).order_by("created_at", "pk")
+    return ok({"data": [shapes.organization_shape(o, role=roles[o.pk]) for o in organizations]})
+
+
+@router.post("/organizations", response={201: OrganizationData, **ERRORS})
+def organization_create(request: HttpRequest, payload: OrganizationIn) -> HttpResponse:
+    """A new organization, owned by the caller."""
+    organization = services.organization_create(name=payload.name, owner=request.auth)
+    return ok({"data": shapes.organization_shape(organization, role=OWNER)}, status=201)
+
+
+@router.get("/organizations/{uuid:organization_id}", response={200: OrganizationData, **ERRORS})
+def organization_detail(request: HttpRequest, organization_id: uuid.UUID) -> HttpResponse:
+    membership = organization_get_for(
+        user=request.auth, organization_id=organization_id, role=MEMBER
+    )
+    return ok({"data": shapes.organization_shape(membership.organization, role=membership.role)})
+
+
+@router.put("/organizations/{uuid:organization_id}", response={200: OrganizationData, **ERRORS})
+def organization_update(
+    request: HttpRequest, organization_id: uuid.UUID, payload: OrganizationIn
+) -> HttpResponse:
+    """Rename (owners only)."""
+    membership = organization_get_for(
+        user=request.auth, organization_id=organization_id, role=OWNER
+    )
+    organization = services.organization_update(
+        organization=membership.organization, name=payload.name
+    )
+    return ok({"data": shapes.organization_shape(organization, role=membership.role)})
+
+
+@router.delete("/organizations/{uuid:organization_id}", response={200: str, **ERRORS})
+def organization_delete(request: HttpRequest, organization_id: uuid.UUID) -> HttpResponse:
+    """Delete (owners only): the organization, its apps and their data
+    disappear, and its apps' SDKs are refused."""
+    membership = organization_get_for(
+        user=request.auth, organization_id=organization_id, role=OWNER
+    )
+    services.organization_delete(organization=membership.organization)
+    return ok("")
+
+
+@router.get(
+    "/organizations/{uuid:organization_id}/members",
+    response={200: list_of(MemberOut, "MemberList"), **ERRORS},
+)
+def member_list(request: HttpRequest, organization_id: uuid.UUID) -> HttpResponse:
+    membership = organization_get_for(
+        user=request.auth, organization_id=organization_id, role=MEMBER
+    )
+    return ok(
+        {"data": [shapes.member_shape(m) for m in members_of(organization=membership.organization)]}
+    )
+
+
+@router.post("/organizations/{uuid:organization_id}/members", response={201: MemberData, **ERRORS})
+def member_add(
+    request: HttpRequest, organization_id: uuid.UUID, payload: MemberAddIn
+) -> HttpResponse:
+    """Add an existing user by username or email (owners only)."""
+    membership = organization_get_for(
+        user=request.auth, organization_id=organization_id, role=OWNER
+    )
+    if not payload.username and not payload.email:
+        raise ApiError("missing_parameters", "'username' or 'email' is required.")
+    lookup = Q(username=payload.username) if payload.username else Q(email__iexact=payload.email)
+    users = list(User.objects.filter(lookup, is_active=True)[:2])
+    # An email two accounts share names nobody in particular.
+    if len(users) != 1:
+        raise ApiError("user_not_found")
+    added = services.membership_add(
+        organization=membership.organization, user=users[0], role=payload.role
+    )
+    return ok({"data": shapes.member_shape(added)}, status=201)
+
+
+def _member(request: HttpRequest, organization_id: uuid.UUID, user_id: uuid.UUID, *, role: str):
+    membership = organization_get_for(user=request.auth, organization_id=organization_id, role=role)
+    target = (
+        Membership.objects.select_related("user")
+        .filter(organization_id=membership.organization_id, user_id=user_id)
+        .first()
+    )
+    if target is None:
+        raise ApiError("not_found")
+    return target
+
+
+@router.put(
+    "/organizations/{uuid:organization_id}/members/{uuid:user_id}",
+    response={200: MemberData, **ERRORS},
+)
+def member_update(
+    request: HttpRequest, organization_id: uuid.UUID, user_id: uuid.UUID, payload: MemberUpdateIn
+) -> HttpResponse:
+    """Change a member's role (owners only). The last owner stays owner."""
+    target = _member(request, organization_id, user_id, role=OWNER)
+    target = services.membership_role_change(membership=target, role=payload.role)
+    return ok({"data": shapes.member_shape(target)})
+
+
+@router.delete(
+    "/organizations/{uuid:organization_id}/members/{uuid:user_id}",
+    response={200: str, **ERRORS},
+)
+def member_remove(
+    request: HttpRequest, organization_id: uuid.UUID, user_id: uuid.UUID
+) -> HttpResponse:
+    """Remove a member (owners; anyone may remove themselves). The last
+    owner cannot leave."""
+    leaving = user_id == request.auth.pk
+    target = _member(request, organization_id, user_id, role=MEMBER if leaving else OWNER)
+    services.membership_remove(membership=target)
+    return ok("")

@@ -1,0 +1,27 @@
+"""Search across what the caller may see."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router
+
+from api.query.responses import ERRORS, ok
+from api.query.schemas import SearchOut, SearchParams
+from api.query.selectors.search import search
+
+router = Router(tags=["search"])
+
+
+@router.get("/search", response={200: SearchOut, **ERRORS})
+def search_view(request: HttpRequest, params: Query[SearchParams]) -> HttpResponse:
+    """Conferences, participants (by their application ids and names), apps
+    and organizations (by name) of the caller's organizations, best match
+    first, each once."""
+    matches = search(user=request.auth, query=params.query)
+    return ok(
+        {
+            "matches": [
+                {"name": m.name, "id": m.ident, "url": m.url, "type": m.kind} for m in matches
+            ]
+        }
+    )

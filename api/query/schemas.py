@@ -1,0 +1,455 @@
+"""Request parameters and bodies, and the response schemas of the OpenAPI
+document.
+
+Responses are built in ``shapes.py`` and sent as they are; the classes
+below describe them (``additionalProperties: false``, every key required)
+so that the schema test catches any drift between the two.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from django.utils.dateparse import parse_date, parse_datetime
+from ninja import Field, Schema
+from pydantic import BeforeValidator, ConfigDict, create_model
+
+Role = Literal["owner", "admin", "member"]
+Ordering = Literal["created_at", "-created_at"]
+# Filters on counts of seconds stay inside a 32-bit integer column.
+MAX_SECONDS = 2_147_483_647
+
+
+def _moment(value: Any) -> Any:
+    """ISO 8601 date-times (``Z`` or an offset; none means UTC) and dates
+    (midnight UTC), as the dashboard sends them. Numbers are refused: the
+    API never spoke Unix time."""
+    if not isinstance(value, str):
+        return value
+    parsed = parse_datetime(value)
+    if parsed is None:
+        day = parse_date(value)
+        if day is None:
+            raise ValueError("not an ISO 8601 date-time")
+        parsed = datetime(day.year, day.month, day.day)
+    return parsed
+
+
+Moment = Annotated[datetime, BeforeValidator(_moment)]
+
+
+class Out(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+def data_of(schema: type, name: str) -> type:
+    return create_model(name, __base__=Out, data=(schema, ...))
+
+
+def list_of(schema: type, name: str) -> type:
+    return create_model(name, __base__=Out, data=(list[schema], ...))
+
+
+def page_of(schema: type, name: str) -> type:
+    return create_model(name, __base__=Out, results=(list[schema], ...), count=(int, ...))
+
+
+# ------------------------------------------------------------------ errors
+
+
+class ErrorOut(Out):
+    error_code: str
+    message: str
+
+
+# ----------------------------------------------------------------- objects
+
+
+class UserOut(Out):
+    id: uuid.UUID
+    username: str
+    email: str
+    first_name: str
+    last_name: str
+    is_staff: bool
+    date_joined: datetime
+
+
+class MeOut(Out):
+    user: UserOut
+    organizations: list[OrganizationOut]
+
+
+class LoginOut(Out):
+    data: MeOut
+    csrf_token: str
+
+
+class OrganizationOut(Out):
+    id: uuid.UUID
+    name: str
+    created_at: datetime
+    role: Role
+
+
+class MemberOut(Out):
+    user: uuid.UUID
+    username: str
+    email: str
+    role: Role
+    created_at: datetime
+
+
+class AppOut(Out):
+    id: uuid.UUID
+    name: str
+    api_key: str
+    domain: str
+    organization: uuid.UUID
+    interval: int
+    recording: bool
+    durations_days: dict[str, int] = Field(
+        ..., description="Connected seconds per UTC day, the last 31 days, today included."
+    )
+    created_at: datetime
+
+
+class TokenOut(Out):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class NewTokenOut(TokenOut):
+    token: str = Field(..., description="The token itself. Shown once, never again.")
+
+
+class ConferenceOut(Out):
+    id: uuid.UUID
+    conference_id: str
+    conference_name: str | None
+    conference_info: Any
+    start_time: datetime | None
+    call_start: datetime | None
+    end_time: datetime | None
+    ongoing: bool
+    duration: int
+    app: uuid.UUID
+    created_at: datetime
+
+
+class ConferenceListItemOut(ConferenceOut):
+    has_errors: bool
+    has_warnings: bool
+    participants_count: int
+
+
+class ConferenceDetailOut(ConferenceOut):
+    participants: list[uuid.UUID]
+    issues: list[uuid.UUID]
+
+
+class ParticipantOut(Out):
+    id: uuid.UUID
+    participant_id: str
+    participant_name: str | None
+    is_sfu: bool
+    app: uuid.UUID
+    created_at: datetime
+
+
+class _SessionBase(Out):
+    id: uuid.UUID
+    conference: uuid.UUID
+    participant: uuid.UUID
+
+
+class _SessionFields(Out):
+    devices: Any
+    platform: Any
+    metadata: Any
+    geo_ip: Any
+    app_version: str | None
+    webrtc_sdk: str | None
+    session_info: Any
+    duration: int | None
+    end_time: datetime | None
+    call_start: datetime | None
+    created_at: datetime
+    issues: list[uuid.UUID]
+
+
+class SessionListItemOut(_SessionBase, _SessionFields):
+    pass
+
+
+class SessionOut(_SessionBase, _SessionFields):
+    constraints: Any
+
+
+class ConnectionOut(Out):
+    id: uuid.UUID
+    session: uuid.UUID
+    conference: uuid.UUID
+    participant: uuid.UUID
+    peer: uuid.UUID
+    type: Literal["host", "srflx", "prflx", "relay"] | None
+    state: str
+    connection_info: Any
+    start_time: datetime
+    end_time: datetime | None
+    duration: int | None
+    created_at: datetime
+
+
+class IssueOut(Out):
+    id: uuid.UUID
+    session: uuid.UUID | None
+    conference: uuid.UUID | None
+    participant: uuid.UUID | None
+    connection: uuid.UUID | None
+    track: uuid.UUID | None
+    type: Literal["warning", "error"]
+    code: str
+    data: Any
+    created_at: datetime
+    resolved_at: datetime | None
+    duration: float | None = Field(..., description="Seconds from raised to resolved.")
+    peak_value: float | None
+    title: str
+    explanation: str
+
+
+class EventOut(Out):
+    id: uuid.UUID
+    conference: uuid.UUID
+    participant: uuid.UUID
+    peer: uuid.UUID | None
+    session: uuid.UUID
+    connection: uuid.UUID | None
+    track: uuid.UUID | None
+    app: uuid.UUID
+    type: str
+    category: Literal["browser", "getUserMedia", "connection", "track", "stats"]
+    data: Any
+    created_at: datetime
+
+
+class SearchMatchOut(Out):
+    name: str | None
+    id: str = Field(..., description="The application's id of a conference or participant.")
+    url: str
+    type: Literal["conference", "participant", "app", "organization"]
+
+
+class SearchOut(Out):
+    matches: list[SearchMatchOut]
+
+
+# --------------------------------------------------------------- summaries
+
+
+class ConferenceDayOut(Out):
+    date: str
+    success: int
+    warning: int
+    error: int
+    ongoing: int
+    total: int
+
+
+class DurationBucketOut(Out):
+    range: str
+    min_sec: int
+    max_sec: int | None
+    count: int
+
+
+class ParticipantCountOut(Out):
+    participants: int
+    conferences: int
+
+
+class ParticipantCountSummaryOut(Out):
+    data: list[ParticipantCountOut]
+    total_conferences: int
+
+
+class IssueCountOut(Out):
+    code: str
+    title: str
+    count: int
+
+
+class GumErrorOut(Out):
+    name: str
+    message: str
+    count: int
+
+
+class GumSummaryOut(Out):
+    data: list[GumErrorOut]
+    total: int
+
+
+class NamedCountOut(Out):
+    name: str
+    count: int
+
+
+class SetupTimeBucketOut(Out):
+    range: str
+    min_ms: int
+    max_ms: int | None
+    count: int
+    conference_ids: list[uuid.UUID]
+
+
+class CountryCountOut(Out):
+    code: str
+    count: int
+
+
+class CityCountOut(Out):
+    city: str
+    latitude: float
+    longitude: float
+    count: int
+
+
+class SessionSummaryOut(Out):
+    browsers: list[NamedCountOut]
+    os: list[NamedCountOut]
+    countries: list[CountryCountOut]
+    cities: list[CityCountOut]
+
+
+MeOut.model_rebuild()
+
+# ------------------------------------------------------------------ inputs
+
+
+class LoginIn(Schema):
+    username: str
+    password: str
+
+
+class TokenIn(Schema):
+    name: str
+
+
+class OrganizationIn(Schema):
+    name: str
+
+
+class MemberAddIn(Schema):
+    username: str | None = Field(None, description="Username of an existing user.")
+    email: str | None = Field(None, description="Or their email address.")
+    role: Role = "member"
+
+
+class MemberUpdateIn(Schema):
+    role: Role
+
+
+class AppCreateIn(Schema):
+    organization: uuid.UUID
+    name: str
+    domain: str | None = Field(
+        None, description="Hosts allowed to use the SDK, comma separated; '*.' for subdomains."
+    )
+    interval: int | None = Field(None, description="getStats() interval in ms (1000-600000).")
+    recording: bool = True
+
+
+class AppUpdateIn(Schema):
+    name: str | None = None
+    domain: str | None = Field(None, description="Empty string or null lifts the restriction.")
+    interval: int | None = None
+    recording: bool | None = None
+
+
+# ----------------------------------------------------------- query strings
+
+
+class PageParams(Schema):
+    limit: int | None = Field(
+        None, description="Page size (1-200, default 50). Giving limit or offset pages the list."
+    )
+    offset: int | None = Field(None, description="Rows to skip.")
+    ordering: Ordering = Field("created_at", description="Oldest first, or newest first.")
+
+
+class CreatedAtParams(Schema):
+    created_at_gt: Moment | None = None
+    created_at_gte: Moment | None = None
+    created_at_lt: Moment | None = None
+    created_at_lte: Moment | None = None
+
+
+class AppParam(Schema):
+    app_id: uuid.UUID | None = Field(None, alias="appId")
+
+
+class ConferenceListParams(PageParams, CreatedAtParams, AppParam):
+    participant_id: uuid.UUID | None = Field(None, alias="participantId")
+    conference_ids: str | None = Field(None, description="Comma-separated conference UUIDs.")
+    issue_code: str | None = Field(None, max_length=40)
+    duration_gte: int | None = Field(None, ge=0, le=MAX_SECONDS)
+    duration_lt: int | None = Field(None, ge=0, le=MAX_SECONDS)
+    ongoing: bool | None = None
+
+
+class ParticipantListParams(PageParams, CreatedAtParams, AppParam):
+    conference_id: uuid.UUID | None = Field(None, alias="conferenceId")
+
+
+class SessionListParams(PageParams, CreatedAtParams, AppParam):
+    conference_id: uuid.UUID | None = Field(None, alias="conferenceId")
+    participant_id: uuid.UUID | None = Field(None, alias="participantId")
+
+
+class ConnectionListParams(SessionListParams):
+    session_id: uuid.UUID | None = Field(None, alias="sessionId")
+
+
+class IssueListParams(ConnectionListParams):
+    connection_id: uuid.UUID | None = Field(None, alias="connectionId")
+    code: str | None = Field(None, max_length=40)
+    type: Literal["warning", "error"] | None = None
+
+
+class AppListParams(PageParams):
+    organization_id: uuid.UUID | None = Field(None, alias="organizationId")
+
+
+class EventTypeParam(Schema):
+    type: str | None = Field(
+        None,
+        max_length=65,
+        description="Only events of this type ('stats' for stats samples); "
+        "'-X' for every type but X (the dashboard sends '-stats').",
+    )
+
+
+class ConferenceEventParams(PageParams, EventTypeParam):
+    pass
+
+
+class CategoryEventParams(PageParams, CreatedAtParams, EventTypeParam):
+    conference_id: uuid.UUID | None = Field(None, alias="conferenceId")
+    participant_id: uuid.UUID | None = Field(None, alias="participantId")
+
+
+class SummaryParams(AppParam):
+    created_at_gte: Moment | None = None
+    created_at_lte: Moment | None = None
+
+
+class SearchParams(Schema):
+    query: str = Field(..., min_length=1, max_length=64)

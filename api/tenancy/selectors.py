@@ -1,0 +1,114 @@
+"""Reads of tenancy: what a user may see and do.
+
+Everything the dashboard API shows is reached through :func:`apps_visible_to`
+or :func:`organizations_visible_to`, so one place decides tenancy: a user
+sees the active apps of the active organizations they are a member of, and
+nothing else. Objects outside that set are answered exactly like objects
+that do not exist (``not_found``), so their existence does not leak.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from api.common.errors import ApiError
+from api.common.time import now
+from api.tenancy.models import App, AppUsageDay, Membership, Organization, User
+
+Role = Membership.Role
+
+# A role can do everything the roles below it can.
+ROLE_RANK = {Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
+
+# ``durations_days`` covers this many days, today included.
+USAGE_WINDOW_DAYS = 31
+
+
+def organizations_visible_to(*, user: User) -> QuerySet[Organization]:
+    return Organization.objects.filter(is_active=True, memberships__user=user)
+
+
+def apps_visible_to(*, user: User) -> QuerySet[App]:
+    return App.objects.filter(
+        is_active=True,
+        organization__is_active=True,
+        organization__memberships__user=user,
+    )
+
+
+def membership_get(*, user: User, organization_id: uuid.UUID) -> Membership:
+    """The user's membership of an active organization. Raises ``not_found``
+    when there is none (a foreign organization looks like a missing one)."""
+    membership = (
+        Membership.objects.select_related("organization")
+        .filter(user=user, organization_id=organization_id, organization__is_active=True)
+        .first()
+    )
+    if membership is None:
+        raise ApiError("not_found")
+    return membership
+
+
+def role_require(*, held: str, role: str) -> None:
+    """Raises ``permission_denied`` unless the ``held`` role is at least
+    ``role``."""
+    if ROLE_RANK[Role(held)] < ROLE_RANK[Role(role)]:
+        raise ApiError("permission_denied")
+
+
+def organization_get_for(*, user: User, organization_id: uuid.UUID, role: str) -> Membership:
+    """The membership through which ``user`` may act on the organization
+    with at least ``role``. ``not_found`` for non-members,
+    ``permission_denied`` for members with a lower role."""
+    membership = membership_get(user=user, organization_id=organization_id)
+    role_require(held=membership.role, role=role)
+    return membership
+
+
+def app_get_for(*, user: User, app_id: uuid.UUID, role: str) -> App:
+    """An active app the user may act on with at least ``role`` in its
+    organization (one query). Same errors as :func:`organization_get_for`;
+    the caller's role is left on the app as ``caller_role``."""
+    held = Membership.objects.filter(user=user, organization_id=OuterRef("organization_id"))
+    app = (
+        App.objects.filter(pk=app_id, is_active=True, organization__is_active=True)
+        .annotate(caller_role=Subquery(held.values("role")[:1]))
+        .first()
+    )
+    if app is None or app.caller_role is None:
+        raise ApiError("not_found")
+    role_require(held=app.caller_role, role=role)
+    return app
+
+
+def roles_of(*, user: User) -> dict[uuid.UUID, str]:
+    """Organization id → the user's role there."""
+    return dict(
+        Membership.objects.filter(user=user, organization__is_active=True).values_list(
+            "organization_id", "role"
+        )
+    )
+
+
+def usage_days_of(*, app_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
+    """Per app, connected seconds per UTC day for the last 31 days, today
+    included, days without usage as 0 (the seed's ``durations_days``).
+    One query for any number of apps."""
+    today = now().date()
+    days = [today - timedelta(days=offset) for offset in range(USAGE_WINDOW_DAYS - 1, -1, -1)]
+    usage = {app_id: {day.isoformat(): 0 for day in days} for app_id in app_ids}
+    rows = AppUsageDay.objects.filter(app_id__in=app_ids, day__gte=days[0], day__lte=today)
+    for app_id, day, seconds in rows.values_list("app_id", "day", "seconds"):
+        usage[app_id][day.isoformat()] = seconds
+    return usage
+
+
+def members_of(*, organization: Organization) -> QuerySet[Membership]:
+    return (
+        Membership.objects.filter(organization=organization)
+        .select_related("user")
+        .order_by("created_at", "id")
+    )
