@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from api.common.admin import RecordedDataAdmin, admin_link, json_display
-from api.quality.models import Issue
+from api.quality.models import Issue, TrackMetric
 
 # Rows read to find the issue codes offered as filters.
 CODE_SAMPLE_ROWS = 5_000
@@ -90,3 +90,35 @@ class IssueAdmin(RecordedDataAdmin):
     @admin.display(description="duration (s)")
     def duration(self, obj: Issue):
         return obj.duration
+
+
+@admin.register(TrackMetric)
+class TrackMetricAdmin(RecordedDataAdmin):
+    """Per-track metrics: one row per track per stats sample, so a list is
+    ordered by primary key only (no sort over a growing table)."""
+
+    list_display = (
+        "created_at",
+        "kind",
+        "direction",
+        "connection_link",
+        "bitrate",
+        "loss_pct",
+        "jitter_ms",
+        "rtt_ms",
+        "fps",
+        "mos",
+        "video_score",
+        "limitation",
+    )
+    list_filter = ("kind", "direction")
+    list_select_related = ("connection",)
+    ordering = ("-pk",)
+    sortable_by = ()
+    id_search_fields = ("conference", "connection", "track")
+    search_help_text = "The UUID of a conference, connection or track."
+    readonly_fields = [f.name for f in TrackMetric._meta.fields]
+
+    @admin.display(description="connection")
+    def connection_link(self, obj: TrackMetric):
+        return admin_link(obj.connection)

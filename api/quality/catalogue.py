@@ -263,3 +263,9 @@ def issue_title(code: str) -> str:
     """The catalogue title of ``code``, or the code itself when unknown."""
     kind = CATALOGUE.get(code)
     return kind.title if kind else code
+
+
+def issue_explanation(code: str) -> str:
+    """The catalogue explanation of ``code``, or ``""`` when unknown."""
+    kind = CATALOGUE.get(code)
+    return kind.explanation if kind else ""

@@ -17,7 +17,16 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from api.common.errors import ApiError
 from api.query.auth import AUTH
 from api.query.responses import error
-from api.query.routers import apps, auth, calls, events, organizations, search, summaries
+from api.query.routers import (
+    apps,
+    auth,
+    calls,
+    events,
+    organizations,
+    quality,
+    search,
+    summaries,
+)
 
 logger = logging.getLogger("api.query")
 
@@ -53,6 +62,7 @@ for router in (
     apps.router,
     summaries.router,
     calls.router,
+    quality.router,
     events.router,
     search.router,
 ):

@@ -14,8 +14,8 @@ from typing import Any
 from api.calls.models import Conference, Connection, Participant, Session
 from api.common.time import iso
 from api.events.models import GenericEvent, StatsSample
+from api.quality.catalogue import issue_explanation, issue_title
 from api.quality.models import Issue
-from api.query.issue_catalogue import issue_explanation, issue_title
 from api.tenancy.models import ApiToken, App, Membership, Organization, User
 
 

@@ -20,8 +20,8 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 
 from api.calls.models import Conference, Connection, Session
+from api.quality.catalogue import issue_title
 from api.quality.models import Issue
-from api.query.issue_catalogue import issue_title
 from api.query.selectors.calls import participants_counted
 from api.query.selectors.scope import CreatedAt, visible_apps
 from api.tenancy.models import User

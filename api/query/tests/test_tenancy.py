@@ -188,6 +188,27 @@ CASES: dict[tuple[str, str], Case] = {
         outsider=NOT_FOUND,
         member=OK,
     ),
+    # quality
+    ("GET", "/conferences/{conference_id}/graphs"): Case(
+        request=_get(lambda t: f"/conferences/{t.conference.pk}/graphs", points=lambda t: 10),
+        outsider=NOT_FOUND,
+        member=OK,
+    ),
+    ("GET", "/conferences/{conference_id}/quality"): Case(
+        request=_get(lambda t: f"/conferences/{t.conference.pk}/quality"),
+        outsider=NOT_FOUND,
+        member=OK,
+    ),
+    ("GET", "/participants/{participant_id}/quality"): Case(
+        request=_get(lambda t: f"/participants/{t.participants[0].pk}/quality", conferenceId=_conf),
+        outsider=NOT_FOUND,
+        member=OK,
+    ),
+    ("GET", "/connections/{connection_id}/quality"): Case(
+        request=_get(lambda t: f"/connections/{t.connections[0].pk}/quality"),
+        outsider=NOT_FOUND,
+        member=OK,
+    ),
     ("GET", "/participants"): Case(
         request=_get(lambda t: "/participants", conferenceId=_conf), outsider=NOT_FOUND, member=OK
     ),
