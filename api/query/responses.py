@@ -29,6 +29,12 @@ def error(exc: ApiError) -> HttpResponse:
     return ok(exc.body(), status=exc.status)
 
 
+def moment_utc(value: datetime | None, name: str) -> datetime | None:
+    """A query-string moment as aware UTC (the database refuses offsets
+    beyond ±15:59, which the ISO 8601 parser accepts)."""
+    return _utc(value, name)
+
+
 def _utc(value: datetime | None, name: str) -> datetime | None:
     """Aware UTC; a time without offset is taken as UTC."""
     if value is None:

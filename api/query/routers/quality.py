@@ -12,7 +12,7 @@ from ninja import Field, Query, Router, Schema
 
 from api.common.errors import ApiError
 from api.quality import selectors as quality
-from api.query.responses import ERRORS, ok
+from api.query.responses import ERRORS, moment_utc, ok
 from api.query.schemas import Moment
 from api.query.selectors import calls
 
@@ -40,10 +40,11 @@ def conference_graphs(
     in the database to at most ``points`` buckets: ``{"data": {...}}``,
     shape in ``api.quality.selectors.conference_graphs``."""
     conference = calls.conference_get(user=request.auth, conference_id=conference_id)
-    if params.start and params.end and params.start >= params.end:
+    start, end = moment_utc(params.start, "start"), moment_utc(params.end, "end")
+    if start and end and start >= end:
         raise ApiError("invalid_parameters", "'start' must be before 'end'.")
     graphs = quality.conference_graphs(
-        conference_id=conference.pk, points=params.points, start=params.start, end=params.end
+        conference_id=conference.pk, points=params.points, start=start, end=end
     )
     return ok({"data": graphs})
 

@@ -95,3 +95,23 @@ def test_malformed_uuid_date_and_number_filters_are_a_400(acme, params):
 
     assert answer.status == 400, answer
     assert answer.json["error_code"] == "invalid_parameters"
+
+
+def test_graphs_with_a_far_offset_moment_is_not_a_server_error(client, django_user_model):
+    # Found by schemathesis: PostgreSQL refuses a +16:40 offset the parser accepts.
+    from api.calls.models import Conference
+    from api.tenancy.models import App, Membership, Organization
+
+    user = django_user_model.objects.create_user(username="u", password="p")
+    organization = Organization.objects.create(name="o")
+    Membership.objects.create(user=user, organization=organization, role="member")
+    app = App.objects.create(organization=organization, name="a")
+    conference = Conference.objects.create(app=app, conference_id="c")
+    client.force_login(user)
+
+    response = client.get(
+        f"/v1/conferences/{conference.pk}/graphs",
+        {"start": "0600-06-06T10:15:54.379256+16:40"},
+    )
+
+    assert response.status_code == 200
