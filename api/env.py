@@ -114,6 +114,7 @@ class Config:
     log_level: str
     cors_allowed_origins: list[str]
     ingest_sink: str
+    stats_retention_days: int
     ingest_stream: str
 
 
@@ -175,5 +176,6 @@ def load() -> Config:
         log_level=(_get("LOG_LEVEL", "INFO") or "INFO").upper(),
         cors_allowed_origins=cors_origins,
         ingest_sink=ingest_sink,
+        stats_retention_days=_int("STATS_RETENTION_DAYS", 30),
         ingest_stream=_get("INGEST_STREAM", "pm:stats") or "pm:stats",
     )

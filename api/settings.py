@@ -181,6 +181,9 @@ INGEST = {
     "DEDUPE_SECONDS": 900,
     # How long an ended connection is remembered as ended in Redis.
     "ENDED_SECONDS": 3 * 86400,
+    # Days of raw samples and per-track metrics kept (0: for ever);
+    # `manage.py maintain_partitions` drops older days.
+    "RETENTION_DAYS": CONFIG.stats_retention_days,
 }
 
 LOGGING = {

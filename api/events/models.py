@@ -58,16 +58,50 @@ class StatsSample(models.Model):
     The raw report is kept compressed (it is read rarely: the events API and
     the admin); typed per-track metrics are extracted from it elsewhere."""
 
+    # The foreign keys are plain columns: no database constraint (checked
+    # by the ingest path, which reads the connection, or by the worker,
+    # which drops samples of deleted connections) and no index of their own
+    # (the two composite indexes serve every read). Each constraint is a
+    # trigger lookup per inserted row and each index ~40 bytes per row, on
+    # the table that grows fastest. Deleting through the ORM still cascades.
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
-    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="+")
-    conference = models.ForeignKey(
-        Conference, on_delete=models.CASCADE, related_name="stats_samples"
+    app = models.ForeignKey(
+        App, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="stats_samples")
-    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="+")
-    peer = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="+")
+    conference = models.ForeignKey(
+        Conference,
+        on_delete=models.CASCADE,
+        related_name="stats_samples",
+        db_constraint=False,
+        db_index=False,
+    )
+    session = models.ForeignKey(
+        Session,
+        on_delete=models.CASCADE,
+        related_name="stats_samples",
+        db_constraint=False,
+        db_index=False,
+    )
+    participant = models.ForeignKey(
+        Participant,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    peer = models.ForeignKey(
+        Participant,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     connection = models.ForeignKey(
-        Connection, on_delete=models.CASCADE, related_name="stats_samples"
+        Connection,
+        on_delete=models.CASCADE,
+        related_name="stats_samples",
+        db_constraint=False,
+        db_index=False,
     )
     created_at = models.DateTimeField()
     # The UTC day of created_at: the partition key on PostgreSQL, and part of

@@ -103,13 +103,23 @@ class TrackMetric(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     # Indexed by the composite indexes below, not one index per key.
+    # No database constraints on this high-volume table (one trigger lookup
+    # per inserted row each); the ORM's delete still cascades from them.
     conference = models.ForeignKey(
-        Conference, on_delete=models.CASCADE, db_index=False, related_name="+"
+        Conference,
+        on_delete=models.CASCADE,
+        db_index=False,
+        db_constraint=False,
+        related_name="+",
     )
     connection = models.ForeignKey(
-        Connection, on_delete=models.CASCADE, db_index=False, related_name="+"
+        Connection,
+        on_delete=models.CASCADE,
+        db_index=False,
+        db_constraint=False,
+        related_name="+",
     )
-    # No database constraint: a track only goes away with its connection,
+    # A track only goes away with its connection,
     # whose cascade removes these rows; the reference stays a plain column.
     track = models.ForeignKey(
         Track,
