@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -246,6 +249,26 @@ def _counters_prune(counters: dict[str, dict], *, keep: set[str]) -> dict[str, d
     return {key: value for key, value in counters.items() if key in keep}
 
 
+# Rows of metrics waiting for one INSERT while a batch of samples is
+# analysed (the queued sink's worker); None: insert per sample.
+_metric_batch: ContextVar[list | None] = ContextVar("metric_batch", default=None)
+
+
+@contextmanager
+def metrics_batched() -> Iterator[None]:
+    """Within this block, the metrics of every analysed sample are inserted
+    together when the block ends (inside the caller's transaction); on an
+    exception nothing is inserted."""
+    rows: list = []
+    token = _metric_batch.set(rows)
+    try:
+        yield
+    finally:
+        _metric_batch.reset(token)
+    if rows:
+        TrackMetric.objects.bulk_create(rows, batch_size=2000)
+
+
 def sample_received(*, context: SampleContext, data: dict) -> None:
     """A new stats sample was stored: store its per-track metrics (one
     multi-row INSERT) and run the live detectors on them.
@@ -283,7 +306,12 @@ def _sample_analyse(*, context: SampleContext, data: dict) -> None:
             keep={s.stats_id for s in extraction.streams} | set(_pair_keys(extraction)),
         )
         if extraction.streams:
-            TrackMetric.objects.bulk_create([_metric_row(context, s) for s in extraction.streams])
+            rows = [_metric_row(context, s) for s in extraction.streams]
+            batch = _metric_batch.get()
+            if batch is None:
+                TrackMetric.objects.bulk_create(rows)
+            else:
+                batch.extend(rows)
         marks = Marks(
             own=STATE.marks_load(context.conference_id, context.participant_id),
             peer=STATE.marks_load(context.conference_id, context.peer_id),

@@ -13,6 +13,7 @@ from api.events.models import StatsSample
 from api.ingest.sinks import redis_client
 from api.ingest.tests.fake_sdk import next_report, stats_report
 from api.ingest.worker import IngestWorker
+from api.quality.models import TrackMetric
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 
@@ -68,8 +69,13 @@ def test_the_worker_stores_each_queued_sample_once(call, queued):
     assert worker.stats.stored == 2
     # Acknowledged and removed: nothing is left to redeliver.
     assert redis_client().xlen(queued) == 0
-    # The post-storage work ran in the worker: the type came from the sample.
+    # The post-storage work ran in the worker: the type came from the sample,
+    # and the per-track metrics of both samples were stored (in one INSERT).
     assert Connection.objects.get(pk=link.connection_id).type == "host"
+    rtp_reports = sum(
+        len(report[kind][d]) for kind in ("audio", "video") for d in ("inbound", "outbound")
+    )
+    assert TrackMetric.objects.filter(connection_id=link.connection_id).count() == 2 * rtp_reports
 
 
 def test_a_retried_sample_is_queued_once(call, queued):
