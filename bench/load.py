@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -323,6 +324,7 @@ async def realistic(args) -> dict:
     started = time.monotonic()
     deadline = started + args.duration
     sent_at: list[float] = []
+    first_impaired: dict[str, float] = {}
 
     async def stats_loop(p: Participant):
         # Spread the participants over the interval like real clocks do.
@@ -332,6 +334,8 @@ async def realistic(args) -> dict:
             loss = (
                 args.loss if p.user in impaired and next_at - started > args.duration / 3 else 0.0
             )
+            if loss and p.user not in first_impaired:
+                first_impaired[p.user] = time.time()
             for peer, (peer_id, connection_id) in p.connections.items():
                 body = p.synth[peer].body(
                     token=p.token, peer_id=peer_id, connection_id=connection_id, loss=loss
@@ -353,9 +357,29 @@ async def realistic(args) -> dict:
                 flush=True,
             )
 
+    seen_issue: dict[str, float] = {}
+
+    async def issue_watch():
+        # The API's view of live detection: when does an impaired
+        # participant's packet-loss issue first exist in the database?
+        if not args.verify:
+            return
+        loop = asyncio.get_running_loop()
+        while time.monotonic() < deadline + args.interval * 3:
+            await asyncio.sleep(0.25)
+            found = await loop.run_in_executor(None, _issues_seen, sorted(impaired))
+            now_wall = time.time()
+            for user in found:
+                seen_issue.setdefault(user, now_wall)
+            if impaired and len(seen_issue) == len(impaired):
+                return
+
     progress_task = asyncio.create_task(progress())
+    watch_task = asyncio.create_task(issue_watch())
     await asyncio.gather(*(stats_loop(p) for p in people))
     progress_task.cancel()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(watch_task, timeout=args.interval * 4)
     cpu = meter.report()
     stats_wall = time.monotonic() - started
 
@@ -378,6 +402,17 @@ async def realistic(args) -> dict:
     result["stats_2xx"] = rec.stats_ok
     result["connection_ids"] = [c for p in people for _, c in p.connections.values()]
     result["impaired_users"] = sorted(impaired)
+    delays = sorted(seen_issue[u] - first_impaired[u] for u in seen_issue if u in first_impaired)
+    result["live_detection"] = {
+        "impaired_participants": len(impaired),
+        "packet_loss_issue_seen": len(seen_issue),
+        "seconds_from_first_lossy_sample_to_issue_in_db": {
+            "min": round(delays[0], 2) if delays else None,
+            "median": round(delays[len(delays) // 2], 2) if delays else None,
+            "max": round(delays[-1], 2) if delays else None,
+        },
+        "stats_interval_s": args.interval,
+    }
     return result
 
 
@@ -568,13 +603,30 @@ def summary(rec: Recorder, wall: float | None) -> dict:
     }
 
 
-def verify(result: dict, wait_s: float) -> dict:
-    """Every stats sample answered 2xx is stored exactly once."""
+def _django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
-    sys.path.insert(0, str(ROOT))
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
+
+
+def _issues_seen(users: list[str]) -> set[str]:
+    """Impaired users that have a packet-loss issue (raised on what they receive)."""
+    _django()
+    from api.quality.models import Issue
+
+    return set(
+        Issue.objects.filter(code="high_packet_loss", participant__participant_id__in=users)
+        .values_list("participant__participant_id", flat=True)
+        .distinct()
+    )
+
+
+def verify(result: dict, wait_s: float) -> dict:
+    """Every stats sample answered 2xx is stored exactly once."""
+    _django()
     from django.db.models import Count
 
     from api.events.models import StatsSample
