@@ -20,6 +20,7 @@ from django.db import connection as db
 from api.common.ids import uuid7
 from api.events.codec import report_compress
 from api.events.models import StatsSample
+from api.events.sql import insert_many
 
 _TABLE = StatsSample._meta.db_table
 _COLUMNS = (
@@ -40,10 +41,11 @@ _FIELDS = [
     for name in _COLUMNS
 ]
 _ROW = f"({', '.join(['%s'] * len(_COLUMNS))})"
-_INSERT = f'INSERT INTO "{_TABLE}" ({", ".join(_COLUMNS)}) VALUES '
+_INSERT_HEAD = f'INSERT INTO "{_TABLE}" ({", ".join(_COLUMNS)})'
 _ON_CONFLICT = " ON CONFLICT DO NOTHING RETURNING id"
 # SQLite allows 32766 bound parameters per statement.
-MAX_ROWS_PER_INSERT = 2000
+SQLITE_MAX_PARAMS = 32_000
+MAX_ROWS_PER_INSERT = SQLITE_MAX_PARAMS // len(_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ def sample_prepare(
     )
 
 
-def _params(sample: SampleToStore) -> list:
+def _params(sample: SampleToStore) -> list | tuple:
     row = sample.row
     values = (
         sample.id,
@@ -95,6 +97,8 @@ def _params(sample: SampleToStore) -> list:
         sample.digest,
         sample.stored,
     )
+    if db.vendor == "postgresql":
+        return values  # psycopg adapts UUIDs, datetimes, dates and bytes itself
     return [field.get_db_prep_value(v, db) for field, v in zip(_FIELDS, values, strict=True)]
 
 
@@ -104,11 +108,13 @@ def samples_insert(samples: list[SampleToStore]) -> set[uuid.UUID]:
     stored: set[uuid.UUID] = set()
     for start in range(0, len(samples), MAX_ROWS_PER_INSERT):
         chunk = samples[start : start + MAX_ROWS_PER_INSERT]
-        params = [p for sample in chunk for p in _params(sample)]
-        sql = _INSERT + ", ".join([_ROW] * len(chunk)) + _ON_CONFLICT
-        with db.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+        rows = insert_many(
+            head=_INSERT_HEAD,
+            row_placeholder=_ROW,
+            rows=[_params(sample) for sample in chunk],
+            tail=_ON_CONFLICT,
+            returning=True,
+        )
         stored.update(r[0] if isinstance(r[0], uuid.UUID) else uuid.UUID(r[0]) for r in rows)
     return stored
 
@@ -118,3 +124,35 @@ def sample_insert(*, row: SampleRow, raw_report: bytes) -> uuid.UUID | None:
     already stored (an SDK retry)."""
     sample = sample_prepare(row=row, raw_report=raw_report)
     return sample.id if samples_insert([sample]) else None
+
+
+def rows_insert(*, model, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """One multi-row INSERT of plain value tuples (in ``columns`` order) into
+    a hot-path table, without building model instances: the ORM's
+    per-field preparation cost more than the statement itself. Values pass
+    through each field's ``get_db_prep_value`` only where the database needs
+    it (UUIDs and datetimes on SQLite)."""
+    if not rows:
+        return
+    fields = [model._meta.get_field(c.removesuffix("_id")) for c in columns]
+    convert = [
+        i
+        for i, field in enumerate(fields)
+        if db.vendor != "postgresql"
+        and field.get_internal_type() in {"UUIDField", "DateTimeField", "ForeignKey"}
+    ]
+    placeholder = f"({', '.join(['%s'] * len(columns))})"
+    head = f'INSERT INTO "{model._meta.db_table}" ({", ".join(columns)})'
+    if convert:
+        prepared = []
+        for row in rows:
+            row = list(row)
+            for i in convert:
+                row[i] = fields[i].get_db_prep_value(row[i], db)
+            prepared.append(row)
+        rows = prepared
+    per_statement = max(1, SQLITE_MAX_PARAMS // len(columns))
+    for start in range(0, len(rows), per_statement):
+        insert_many(
+            head=head, row_placeholder=placeholder, rows=rows[start : start + per_statement]
+        )

@@ -31,11 +31,13 @@ import orjson
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import connection as db
+from django.db import transaction
 from django.dispatch import receiver
 
 from api.calls.models import Connection
 from api.common.errors import ApiError
 from api.common.ids import uuid7
+from api.events.sql import execute
 from api.events.writer import SampleRow, report_digest, sample_insert
 
 logger = logging.getLogger("api.ingest")
@@ -66,9 +68,7 @@ def _as_uuid(value) -> uuid.UUID:
 
 
 def connection_state_read(connection_id: uuid.UUID) -> ConnectionState | None:
-    with db.cursor() as cursor:
-        cursor.execute(_CONNECTION_SQL, [_ID_FIELD.get_db_prep_value(connection_id, db)])
-        row = cursor.fetchone()
+    row = execute(_CONNECTION_SQL, [_ID_FIELD.get_db_prep_value(connection_id, db)], fetch="one")
     if row is None:
         return None
     return ConnectionState(
@@ -106,15 +106,19 @@ class DirectSink:
         from api.ingest.stats import sample_stored
 
         state = _owned(connection_state_read(sample.connection_id), sample.session_id)
-        sample_id = sample_insert(row=_row(sample, state), raw_report=sample.raw)
-        if sample_id is not None:
-            sample_stored(
-                sample_id=sample_id,
-                connection_id=sample.connection_id,
-                state=state,
-                at=sample.at,
-                data=sample.data,
-            )
+        # One transaction for the sample and its metrics: one commit (one
+        # WAL flush) per request instead of one per statement. No savepoint:
+        # if anything fails the request fails and the SDK retries it.
+        with transaction.atomic(savepoint=False):
+            sample_id = sample_insert(row=_row(sample, state), raw_report=sample.raw)
+            if sample_id is not None:
+                sample_stored(
+                    sample_id=sample_id,
+                    connection_id=sample.connection_id,
+                    state=state,
+                    at=sample.at,
+                    data=sample.data,
+                )
 
 
 def _row(sample: Accepted, state: ConnectionState) -> SampleRow:

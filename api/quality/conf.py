@@ -24,6 +24,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 DEFAULTS: dict[str, Any] = {
     # In-process state: connections remembered (least recently used dropped).
@@ -136,9 +138,24 @@ def quality_setting(name: str) -> Any:
 
 
 def rule_settings(code: str) -> dict[str, Any]:
-    """The keys of one detector: defaults with the overrides on top."""
-    merged = dict(DEFAULTS.get(code, {}))
-    override = _overrides().get(code)
-    if isinstance(override, dict):
-        merged.update(override)
+    """The keys of one detector: defaults with the overrides on top.
+
+    Read for every rule of every sample, so merged once per process (and
+    again when a test changes the settings). Callers must not mutate it."""
+    merged = _merged_rules.get(code)
+    if merged is None:
+        merged = dict(DEFAULTS.get(code, {}))
+        override = _overrides().get(code)
+        if isinstance(override, dict):
+            merged.update(override)
+        _merged_rules[code] = merged
     return merged
+
+
+_merged_rules: dict[str, dict[str, Any]] = {}
+
+
+@receiver(setting_changed)
+def _forget_merged_rules(setting: str, **kwargs) -> None:
+    if setting == "PEERMETRICS_QUALITY":
+        _merged_rules.clear()

@@ -30,6 +30,7 @@ from django.db.models.functions import Greatest
 from api.calls.models import Connection, Session, Track
 from api.common.time import iso
 from api.events.models import GenericEvent, StatsSample
+from api.events.writer import rows_insert
 from api.quality import metrics
 from api.quality.catalogue import CATALOGUE
 from api.quality.conf import quality_setting
@@ -212,33 +213,66 @@ def _int(value: int | None) -> int | None:
     return value if value is not None and -_INT_LIMIT <= value <= _INT_LIMIT else None
 
 
-def _metric_row(context: SampleContext, s: metrics.StreamSample) -> TrackMetric:
-    return TrackMetric(
-        conference_id=context.conference_id,
-        connection_id=context.connection_id,
-        track_id=s.track_id,
-        created_at=context.created_at,
-        kind=s.kind,
-        direction=s.direction,
-        interval_s=_real(s.interval_s),
-        bitrate=_real(s.bitrate),
-        packet_rate=_real(s.packet_rate),
-        packets=_int(s.packets),
-        packets_lost=_int(s.packets_lost),
-        loss_pct=_real(s.loss_pct),
-        jitter_ms=_real(s.jitter_ms),
-        rtt_ms=_real(s.rtt_ms),
-        jitter_buffer_ms=_real(s.jitter_buffer_ms),
-        fps=_real(s.fps),
-        width=s.width,
-        height=s.height,
-        freeze_count=s.freeze_count,
-        freeze_ms=_real(s.freeze_ms),
-        concealment_pct=_real(s.concealment_pct),
-        limitation=s.limitation,
-        mos=s.mos,
-        video_score=s.video_score,
+METRIC_COLUMNS = (
+    "conference_id",
+    "connection_id",
+    "track_id",
+    "created_at",
+    "kind",
+    "direction",
+    "interval_s",
+    "bitrate",
+    "packet_rate",
+    "packets",
+    "packets_lost",
+    "loss_pct",
+    "jitter_ms",
+    "rtt_ms",
+    "jitter_buffer_ms",
+    "fps",
+    "width",
+    "height",
+    "freeze_count",
+    "freeze_ms",
+    "concealment_pct",
+    "limitation",
+    "mos",
+    "video_score",
+)
+
+
+def _metric_row(context: SampleContext, s: metrics.StreamSample) -> tuple:
+    """A TrackMetric row as values in METRIC_COLUMNS order."""
+    return (
+        context.conference_id,
+        context.connection_id,
+        s.track_id,
+        context.created_at,
+        s.kind,
+        s.direction,
+        _real(s.interval_s),
+        _real(s.bitrate),
+        _real(s.packet_rate),
+        _int(s.packets),
+        _int(s.packets_lost),
+        _real(s.loss_pct),
+        _real(s.jitter_ms),
+        _real(s.rtt_ms),
+        _real(s.jitter_buffer_ms),
+        _real(s.fps),
+        s.width,
+        s.height,
+        s.freeze_count,
+        _real(s.freeze_ms),
+        _real(s.concealment_pct),
+        s.limitation,
+        s.mos,
+        s.video_score,
     )
+
+
+def _metric_rows_insert(rows: list[tuple]) -> None:
+    rows_insert(model=TrackMetric, columns=METRIC_COLUMNS, rows=rows)
 
 
 def _counters_prune(counters: dict[str, dict], *, keep: set[str]) -> dict[str, dict]:
@@ -265,8 +299,7 @@ def metrics_batched() -> Iterator[None]:
         yield
     finally:
         _metric_batch.reset(token)
-    if rows:
-        TrackMetric.objects.bulk_create(rows, batch_size=2000)
+    _metric_rows_insert(rows)
 
 
 def sample_received(*, context: SampleContext, data: dict) -> None:
@@ -309,7 +342,7 @@ def _sample_analyse(*, context: SampleContext, data: dict) -> None:
             rows = [_metric_row(context, s) for s in extraction.streams]
             batch = _metric_batch.get()
             if batch is None:
-                TrackMetric.objects.bulk_create(rows)
+                _metric_rows_insert(rows)
             else:
                 batch.extend(rows)
         marks = Marks(
