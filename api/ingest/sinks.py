@@ -97,8 +97,7 @@ class Accepted:
     connection_id: uuid.UUID
     session_id: uuid.UUID
     at: datetime
-    data: dict
-    raw: bytes  # the report as JSON bytes
+    raw: bytes  # the report: the JSON bytes the SDK sent
 
 
 class DirectSink:
@@ -117,7 +116,7 @@ class DirectSink:
                     connection_id=sample.connection_id,
                     state=state,
                     at=sample.at,
-                    data=sample.data,
+                    data=orjson.loads(sample.raw),
                 )
 
 

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
-import orjson
 from django.db import transaction
 
 from api.calls.models import Connection, Track
 from api.common.errors import ApiError
 from api.common.time import back_dated
-from api.ingest.body import delta_ms, opt_uuid
+from api.ingest.body import StatsBody, delta_ms, opt_uuid
 from api.ingest.sinks import Accepted, ConnectionState, current_sink
 from api.quality import services as quality
 from api.quality.services import SampleContext
@@ -35,7 +33,7 @@ _track_ids: dict[tuple[uuid.UUID, str, str], uuid.UUID] = {}
 _TRACK_MAP_LIMIT = 100_000
 
 
-def stats_ingest(*, session_id: uuid.UUID, body: dict[str, Any]) -> None:
+def stats_ingest(*, session_id: uuid.UUID, body: StatsBody) -> None:
     """Accept one stats sample of a connection of ``session_id`` into the
     configured sink (api.ingest.sinks).
 
@@ -45,21 +43,17 @@ def stats_ingest(*, session_id: uuid.UUID, body: dict[str, Any]) -> None:
     ``service_unavailable`` (the queue is down; the SDK retries).
     Idempotent: a retry of an accepted sample is answered like the original
     and stores nothing."""
-    if body.get("connectionId") is None:
+    if body.connectionId is None:
         raise ApiError("missing_parameters", "'connectionId' is required.")
-    connection_id = opt_uuid(body, "connectionId", not_found="connection_not_found")
-    data = body.get("data")
-    if not isinstance(data, dict):
+    connection_id = opt_uuid(
+        {"connectionId": body.connectionId}, "connectionId", not_found="connection_not_found"
+    )
+    raw = bytes(body.data)
+    if not raw.lstrip()[:1] == b"{":
         raise ApiError("invalid_parameters", "'data' must be an object.")
-    at = back_dated(delta_ms=delta_ms(body))
+    at = back_dated(delta_ms=delta_ms({"delta": body.delta}))
     current_sink().accept(
-        Accepted(
-            connection_id=connection_id,
-            session_id=session_id,
-            at=at,
-            data=data,
-            raw=orjson.dumps(data),
-        )
+        Accepted(connection_id=connection_id, session_id=session_id, at=at, raw=raw)
     )
 
 

@@ -39,6 +39,7 @@ from api.ingest.body import (
     opt_str,
     opt_uuid,
     req_str,
+    stats_body_parse,
 )
 from api.ingest.stats import stats_ingest
 from api.quality import services as quality
@@ -528,8 +529,8 @@ def connection_batch(request: HttpRequest) -> HttpResponse:
 
 @sdk_endpoint("POST")
 def stats(request: HttpRequest) -> HttpResponse:
-    body = body_parse(request)
-    session_id = tokens.session_token_verify(body.get("token"))
+    body = stats_body_parse(request)
+    session_id = tokens.session_token_verify(body.token)
     stats_ingest(session_id=session_id, body=body)
     return empty_response()
 
