@@ -14,11 +14,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.db import connection as db
+from django.db import DEFAULT_DB_ALIAS, connections
 
 
 def execute(sql: str, params: list[Any], *, fetch: str | None = None) -> Any:
     """Run one statement; ``fetch`` is None, "one" or "all"."""
+    # The connection itself, not django.db.connection: that proxy costs a
+    # thread-local lookup on every attribute, dozens per request.
+    db = connections[DEFAULT_DB_ALIAS]
     if db.vendor != "postgresql":
         with db.cursor() as cursor:
             cursor.execute(sql, params)
@@ -53,6 +56,7 @@ def insert_many(
     multi-row statement of more than 50 parameters is re-parsed in Python
     every time. SQLite gets the multi-row statement. Returns the rows the
     statements returned (with ``returning``)."""
+    db = connections[DEFAULT_DB_ALIAS]
     if not rows:
         return []
     if db.vendor != "postgresql":

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection as db
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from api.common.ids import uuid7
 from api.events.codec import report_compress
@@ -82,7 +82,7 @@ def sample_prepare(
     )
 
 
-def _params(sample: SampleToStore) -> list | tuple:
+def _params(sample: SampleToStore, db) -> list | tuple:
     row = sample.row
     values = (
         sample.id,
@@ -105,13 +105,14 @@ def _params(sample: SampleToStore) -> list | tuple:
 def samples_insert(samples: list[SampleToStore]) -> set[uuid.UUID]:
     """Store samples; returns the ids of those that were new (a retried or
     redelivered sample is skipped by the unique indexes)."""
+    db = connections[DEFAULT_DB_ALIAS]
     stored: set[uuid.UUID] = set()
     for start in range(0, len(samples), MAX_ROWS_PER_INSERT):
         chunk = samples[start : start + MAX_ROWS_PER_INSERT]
         rows = insert_many(
             head=_INSERT_HEAD,
             row_placeholder=_ROW,
-            rows=[_params(sample) for sample in chunk],
+            rows=[_params(sample, db) for sample in chunk],
             tail=_ON_CONFLICT,
             returning=True,
         )
@@ -134,6 +135,7 @@ def rows_insert(*, model, columns: tuple[str, ...], rows: list[tuple]) -> None:
     it (UUIDs and datetimes on SQLite)."""
     if not rows:
         return
+    db = connections[DEFAULT_DB_ALIAS]
     fields = [model._meta.get_field(c.removesuffix("_id")) for c in columns]
     convert = [
         i
