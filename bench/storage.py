@@ -36,7 +36,7 @@ def main() -> None:
                 "FROM pg_partition_tree(%s::regclass)",
                 [table],
             )
-            total, heap, indexes = cursor.fetchone()
+            total, heap, indexes = (int(v) for v in cursor.fetchone())
             cursor.execute(f'SELECT count(*) FROM "{table}"')
             rows = cursor.fetchone()[0]
             sizes[table] = {
