@@ -43,6 +43,7 @@ from api.ingest.body import (
 )
 from api.ingest.stats import stats_ingest
 from api.quality import services as quality
+from api.query import shapes
 from api.tenancy.models import App
 
 logger = logging.getLogger("api.ingest")
@@ -182,26 +183,6 @@ def initialize(request: HttpRequest) -> HttpResponse:
 # ------------------------------------------------------------------ sessions
 
 
-def session_as_dict(session: Session) -> dict[str, Any]:
-    return {
-        "id": str(session.pk),
-        "conference": str(session.conference_id),
-        "participant": str(session.participant_id),
-        "constraints": session.constraints,
-        "devices": session.devices,
-        "platform": session.platform,
-        "metadata": session.metadata,
-        "geo_ip": session.geo_ip,
-        "app_version": session.app_version,
-        "webrtc_sdk": session.webrtc_sdk,
-        "session_info": session.session_info,
-        "duration": session.duration,
-        "end_time": iso(session.end_time),
-        "call_start": iso(session.call_start),
-        "created_at": iso(session.created_at),
-    }
-
-
 _NO_GEO = {
     "country_code": None,
     "region_code": None,
@@ -265,7 +246,9 @@ def _session_update(body: dict) -> HttpResponse:
     if "meta" in body:
         fields["metadata"] = meta_validate(body.get("meta"))
     session = calls.session_update(session=session, fields=fields)
-    return json_response({"data": session_as_dict(session)})
+    return json_response(
+        {"data": shapes.session_shape(session, issues=None, with_constraints=True)}
+    )
 
 
 # -------------------------------------------------------------------- events

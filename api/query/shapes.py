@@ -128,8 +128,11 @@ def participant_shape(participant: Participant) -> dict[str, Any]:
 
 
 def session_shape(
-    session: Session, *, issues: list[uuid.UUID], with_constraints: bool
+    session: Session, *, issues: list[uuid.UUID] | None, with_constraints: bool
 ) -> dict[str, Any]:
+    """A session as the seed serialised it (list items: without
+    ``constraints``, with ``issues``; the SDK's ``PUT /sessions`` answer:
+    with ``constraints``, without ``issues``)."""
     shape: dict[str, Any] = {
         "id": str(session.pk),
         "conference": str(session.conference_id),
@@ -150,9 +153,10 @@ def session_shape(
             "end_time": iso(session.end_time),
             "call_start": iso(session.call_start),
             "created_at": iso(session.created_at),
-            "issues": [str(pk) for pk in issues],
         }
     )
+    if issues is not None:
+        shape["issues"] = [str(pk) for pk in issues]
     return shape
 
 
