@@ -52,6 +52,17 @@ class GenericEvent(models.Model):
         return f"{self.category}/{self.type} {self.id}"
 
 
+def _plain_key(model: type[models.Model], related_name: str) -> models.ForeignKey:
+    """A foreign key without a database constraint or an index of its own."""
+    return models.ForeignKey(
+        model,
+        on_delete=models.CASCADE,
+        related_name=related_name,
+        db_constraint=False,
+        db_index=False,
+    )
+
+
 class StatsSample(models.Model):
     """One ``/v1/stats`` request: a getStats() sample of one connection.
 
@@ -65,44 +76,12 @@ class StatsSample(models.Model):
     # trigger lookup per inserted row and each index ~40 bytes per row, on
     # the table that grows fastest. Deleting through the ORM still cascades.
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
-    app = models.ForeignKey(
-        App, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
-    )
-    conference = models.ForeignKey(
-        Conference,
-        on_delete=models.CASCADE,
-        related_name="stats_samples",
-        db_constraint=False,
-        db_index=False,
-    )
-    session = models.ForeignKey(
-        Session,
-        on_delete=models.CASCADE,
-        related_name="stats_samples",
-        db_constraint=False,
-        db_index=False,
-    )
-    participant = models.ForeignKey(
-        Participant,
-        on_delete=models.CASCADE,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
-    peer = models.ForeignKey(
-        Participant,
-        on_delete=models.CASCADE,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
-    connection = models.ForeignKey(
-        Connection,
-        on_delete=models.CASCADE,
-        related_name="stats_samples",
-        db_constraint=False,
-        db_index=False,
-    )
+    app = _plain_key(App, "+")
+    conference = _plain_key(Conference, "stats_samples")
+    session = _plain_key(Session, "stats_samples")
+    participant = _plain_key(Participant, "+")
+    peer = _plain_key(Participant, "+")
+    connection = _plain_key(Connection, "stats_samples")
     created_at = models.DateTimeField()
     # The UTC day of created_at: the partition key on PostgreSQL, and part of
     # the retry de-duplication key (a unique index on a partitioned table
