@@ -69,7 +69,7 @@ def sample_stored(
     sink, in the worker with the queued one): the connection type from the
     selected candidate pair, the tracks the reports name, then metrics and
     detection."""
-    candidate_type = _local_candidate_type(data)
+    candidate_type = local_candidate_type(data)
     if candidate_type and candidate_type != state.type:
         # Only this column: never a full-row save that could undo a
         # concurrent close.
@@ -96,7 +96,7 @@ def sample_stored(
     )
 
 
-def _local_candidate_type(data: dict) -> str | None:
+def local_candidate_type(data: dict) -> str | None:
     pair = data.get("connection")
     local = pair.get("local") if isinstance(pair, dict) else None
     value = local.get("candidateType") if isinstance(local, dict) else None

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -67,13 +67,17 @@ def _to_store(sample: QueuedSample) -> SampleToStore:
     )
 
 
+# connection id → the candidate type this worker last stored for it.
+_types_seen: dict = {}
+
+
 def batch_store(samples: list[QueuedSample]) -> tuple[int, int]:
     """Store a batch and run the post-storage work of the new samples, in
     one transaction. Returns (stored, dropped). Database errors raise, so
     the caller retries the batch."""
     import orjson
 
-    from api.ingest.stats import sample_stored
+    from api.ingest.stats import local_candidate_type, sample_stored
 
     def process(batch: list[QueuedSample]) -> int:
         new_ids = samples_insert([_to_store(s) for s in batch])
@@ -81,13 +85,26 @@ def batch_store(samples: list[QueuedSample]) -> tuple[int, int]:
         with quality.metrics_batched():
             for sample in batch:
                 if sample.sample_id in new_ids:
+                    data = orjson.loads(sample.raw)
+                    # The message carries the connection type the accepting
+                    # process had cached (often still empty); what this worker
+                    # wrote since is newer, and saves an UPDATE per sample.
+                    state = replace(
+                        sample.state,
+                        type=_types_seen.get(sample.connection_id, sample.state.type),
+                    )
                     sample_stored(
                         sample_id=sample.sample_id,
                         connection_id=sample.connection_id,
-                        state=sample.state,
+                        state=state,
                         at=sample.at,
-                        data=orjson.loads(sample.raw),
+                        data=data,
                     )
+                    seen = local_candidate_type(data)
+                    if seen:
+                        if len(_types_seen) >= 100_000:
+                            _types_seen.clear()
+                        _types_seen[sample.connection_id] = seen
         return len(new_ids)
 
     # A connection deleted since its sample was accepted (its app or
