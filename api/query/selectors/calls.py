@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 from api.calls.models import Conference, ConferenceParticipant, Connection, Participant, Session
 from api.common.errors import ApiError
 from api.quality.models import Issue
-from api.query.selectors.scope import NO_BOUNDS, CreatedAt, visible_apps
+from api.query.selectors.scope import NO_BOUNDS, CreatedAt, filter_given, visible_apps
 from api.tenancy.models import User
 
 
@@ -142,13 +142,12 @@ def session_list(
     created_at: CreatedAt = NO_BOUNDS,
 ) -> QuerySet[Session]:
     # The list leaves out ``constraints`` (large, and only the detail shows it).
-    queryset = Session.objects.filter(app__in=visible_apps(user=user)).defer("constraints")
-    if app_id is not None:
-        queryset = queryset.filter(app_id=app_id)
-    if conference_id is not None:
-        queryset = queryset.filter(conference_id=conference_id)
-    if participant_id is not None:
-        queryset = queryset.filter(participant_id=participant_id)
+    queryset = filter_given(
+        Session.objects.filter(app__in=visible_apps(user=user)).defer("constraints"),
+        app_id=app_id,
+        conference_id=conference_id,
+        participant_id=participant_id,
+    )
     narrowed = conference_id is not None or participant_id is not None
     return created_at.apply(queryset, default_window=not narrowed)
 
@@ -183,15 +182,13 @@ def connection_list(
     session_id: uuid.UUID | None = None,
     created_at: CreatedAt = NO_BOUNDS,
 ) -> QuerySet[Connection]:
-    queryset = Connection.objects.filter(app__in=visible_apps(user=user))
-    if app_id is not None:
-        queryset = queryset.filter(app_id=app_id)
-    if conference_id is not None:
-        queryset = queryset.filter(conference_id=conference_id)
-    if participant_id is not None:
-        queryset = queryset.filter(participant_id=participant_id)
-    if session_id is not None:
-        queryset = queryset.filter(session_id=session_id)
+    queryset = filter_given(
+        Connection.objects.filter(app__in=visible_apps(user=user)),
+        app_id=app_id,
+        conference_id=conference_id,
+        participant_id=participant_id,
+        session_id=session_id,
+    )
     narrowed = any(v is not None for v in (conference_id, participant_id, session_id))
     return created_at.apply(queryset, default_window=not narrowed)
 

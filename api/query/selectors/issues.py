@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from api.common.errors import ApiError
 from api.quality.models import Issue
-from api.query.selectors.scope import NO_BOUNDS, CreatedAt, visible_apps
+from api.query.selectors.scope import NO_BOUNDS, CreatedAt, filter_given, visible_apps
 from api.tenancy.models import User
 
 
@@ -26,21 +26,16 @@ def issue_list(
 ) -> QuerySet[Issue]:
     # Issues carry their app, so issues without a conference (e.g. an ICE
     # candidate error) are listed too; the original lost them.
-    queryset = Issue.objects.filter(app__in=visible_apps(user=user))
-    if app_id is not None:
-        queryset = queryset.filter(app_id=app_id)
-    if conference_id is not None:
-        queryset = queryset.filter(conference_id=conference_id)
-    if participant_id is not None:
-        queryset = queryset.filter(participant_id=participant_id)
-    if session_id is not None:
-        queryset = queryset.filter(session_id=session_id)
-    if connection_id is not None:
-        queryset = queryset.filter(connection_id=connection_id)
-    if code is not None:
-        queryset = queryset.filter(code=code)
-    if type is not None:
-        queryset = queryset.filter(type=type)
+    queryset = filter_given(
+        Issue.objects.filter(app__in=visible_apps(user=user)),
+        app_id=app_id,
+        conference_id=conference_id,
+        participant_id=participant_id,
+        session_id=session_id,
+        connection_id=connection_id,
+        code=code,
+        type=type,
+    )
     narrowed = any(
         v is not None for v in (conference_id, participant_id, session_id, connection_id)
     )

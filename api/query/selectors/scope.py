@@ -93,6 +93,13 @@ def connection_require(*, user: User, connection_id: uuid.UUID | None) -> None:
         _require_visible(Connection, connection_id, user=user, app_path="app")
 
 
+def filter_given(queryset: QuerySet, **lookups: object) -> QuerySet:
+    """``queryset.filter`` with only the lookups whose value was given
+    (not None): the optional equality filters of the list endpoints."""
+    given = {key: value for key, value in lookups.items() if value is not None}
+    return queryset.filter(**given) if given else queryset
+
+
 def ordered(queryset: QuerySet, *, ordering: str) -> QuerySet:
     """Oldest first (the reference's order) or newest first; the id breaks
     ties so that pages never overlap."""
