@@ -91,8 +91,21 @@ class StatsSampleAdmin(EventTableAdmin):
         "connection_link",
     )
     list_filter = ("app",)
-    list_select_related = ("conference", "participant", "peer", "session", "connection")
-    id_search_fields = ("pk", "conference", "session", "connection", "participant", "peer")
+    # The session, participant and peer are the connection's.
+    list_select_related = (
+        "conference",
+        "connection__participant",
+        "connection__peer",
+        "connection__session",
+    )
+    id_search_fields = (
+        "pk",
+        "conference",
+        "connection",
+        "connection__session",
+        "connection__participant",
+        "connection__peer",
+    )
     search_help_text = (
         "The UUID of a stats sample, or of its conference, session, connection or participant."
     )
@@ -116,9 +129,21 @@ class StatsSampleAdmin(EventTableAdmin):
         # deferred column costs one more query; lists never load it.
         return super().get_queryset(request).defer("raw")
 
+    @admin.display(description="session")
+    def session_link(self, obj: StatsSample):
+        return admin_link(obj.connection.session)
+
+    @admin.display(description="participant")
+    def participant_link(self, obj: StatsSample):
+        return admin_link(obj.connection.participant)
+
     @admin.display(description="peer")
     def peer_link(self, obj: StatsSample):
-        return admin_link(obj.peer)
+        return admin_link(obj.connection.peer)
+
+    session = session_link
+    participant = participant_link
+    peer = peer_link
 
     @admin.display(description="digest")
     def digest_hex(self, obj: StatsSample) -> str:

@@ -27,9 +27,6 @@ _COLUMNS = (
     "id",
     "app_id",
     "conference_id",
-    "session_id",
-    "participant_id",
-    "peer_id",
     "connection_id",
     "created_at",
     "day",
@@ -52,9 +49,6 @@ MAX_ROWS_PER_INSERT = SQLITE_MAX_PARAMS // len(_COLUMNS)
 class SampleRow:
     app_id: uuid.UUID
     conference_id: uuid.UUID
-    session_id: uuid.UUID
-    participant_id: uuid.UUID
-    peer_id: uuid.UUID
     connection_id: uuid.UUID
     created_at: datetime
 
@@ -88,9 +82,6 @@ def _params(sample: SampleToStore, db) -> list | tuple:
         sample.id,
         row.app_id,
         row.conference_id,
-        row.session_id,
-        row.participant_id,
-        row.peer_id,
         row.connection_id,
         row.created_at,
         row.created_at.date(),

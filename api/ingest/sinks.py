@@ -124,9 +124,6 @@ def _row(sample: Accepted, state: ConnectionState) -> SampleRow:
     return SampleRow(
         app_id=state.app_id,
         conference_id=state.conference_id,
-        session_id=sample.session_id,
-        participant_id=state.participant_id,
-        peer_id=state.peer_id,
         connection_id=sample.connection_id,
         created_at=sample.at,
     )

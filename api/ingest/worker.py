@@ -56,9 +56,6 @@ def _to_store(sample: QueuedSample) -> SampleToStore:
         row=SampleRow(
             app_id=state.app_id,
             conference_id=state.conference_id,
-            session_id=state.session_id,
-            participant_id=state.participant_id,
-            peer_id=state.peer_id,
             connection_id=sample.connection_id,
             created_at=sample.at,
         ),

@@ -115,7 +115,7 @@ class TrackMetricAdmin(RecordedDataAdmin):
     list_select_related = ("connection",)
     ordering = ("-pk",)
     sortable_by = ()
-    id_search_fields = ("conference", "connection", "track")
+    id_search_fields = ("connection__conference", "connection", "track")
     search_help_text = "The UUID of a conference, connection or track."
     readonly_fields = [f.name for f in TrackMetric._meta.fields]
 

@@ -122,6 +122,15 @@ def _db_value(field_name: str, value: Any) -> Any:
     return TrackMetric._meta.get_field(field_name).get_db_prep_value(value, db)
 
 
+def _in_sql(column: str, values: list) -> tuple[str, list]:
+    """``column`` is one of ``values``: one array parameter on PostgreSQL
+    (the statement stays the same whatever the count), placeholders on
+    SQLite."""
+    if db.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [values]
+    return f"{column} IN ({', '.join(['%s'] * len(values)) or 'NULL'})", values
+
+
 def _as_uuid(value: Any) -> uuid.UUID | None:
     if value is None:
         return None
@@ -169,6 +178,12 @@ def conference_graphs(
         window_end = window_start
     width = max((window_end - window_start).total_seconds() / points, 0.001)
 
+    # A conference's rows are found through its connections (the metric
+    # rows are indexed by connection, see TrackMetric).
+    connections = _connections_meta(conference.pk)
+    connection_in, connection_params = _in_sql(
+        "connection_id", [_db_value("connection", pk) for pk in connections]
+    )
     epoch = _epoch_sql()
     aggregates = ", ".join(_aggregate_sql(*_AGGREGATES[name]) for name in _NAMES)
     # Keys come back as text: 48 series need 48 UUIDs, not one per bucket.
@@ -180,22 +195,23 @@ def conference_graphs(
         f"CAST(ROUND({_epoch_sql('MIN(created_at)')} * 1000) AS BIGINT), "
         f"{aggregates} "
         f'FROM "{TrackMetric._meta.db_table}" '
-        "WHERE conference_id = %s AND created_at >= %s AND created_at <= %s "
+        f"WHERE {connection_in} AND created_at >= %s AND created_at <= %s "
         "GROUP BY connection_id, track_id, kind, direction, bucket"
     )
     params = [
         window_start.timestamp(),
         width,
         points - 1,
-        _db_value("conference", conference.pk),
+        *connection_params,
         _db_value("created_at", window_start),
         _db_value("created_at", window_end),
     ]
-    with db.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    rows = []
+    if connections:
+        with db.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
 
-    connections = _connections_meta(conference.pk)
     tracks = _tracks_meta(conference.pk)
     series: dict[tuple, dict[str, Any]] = {}
     # Each series keeps its own columns: [t, ...] picked from the row by
@@ -319,7 +335,6 @@ def _summary(*, connections: list[dict[str, Any]], conference_id: Any, issues: Q
     ids = [c["id"] for c in connections]
     threshold = float(quality_setting("MOS_THRESHOLD"))
     audio = TrackMetric.objects.filter(
-        conference_id=conference_id,
         connection_id__in=ids,
         kind=TrackMetric.Kind.AUDIO,
         direction=TrackMetric.Direction.INBOUND,
@@ -331,7 +346,6 @@ def _summary(*, connections: list[dict[str, Any]], conference_id: Any, issues: Q
         if score < threshold:
             below_s += interval or 0.0
     video = TrackMetric.objects.filter(
-        conference_id=conference_id,
         connection_id__in=ids,
         kind=TrackMetric.Kind.VIDEO,
         direction=TrackMetric.Direction.INBOUND,

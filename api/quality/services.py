@@ -214,7 +214,6 @@ def _int(value: int | None) -> int | None:
 
 
 METRIC_COLUMNS = (
-    "conference_id",
     "connection_id",
     "track_id",
     "created_at",
@@ -244,7 +243,6 @@ METRIC_COLUMNS = (
 def _metric_row(context: SampleContext, s: metrics.StreamSample) -> tuple:
     """A TrackMetric row as values in METRIC_COLUMNS order."""
     return (
-        context.conference_id,
         context.connection_id,
         s.track_id,
         context.created_at,

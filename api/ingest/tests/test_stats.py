@@ -39,11 +39,11 @@ def test_a_sample_is_stored_once_with_its_raw_report(call, clock):
     response = alice.stats(link, report)
 
     assert (response.status, response.raw) == (200, b'""')
-    sample = StatsSample.objects.get()
+    sample = StatsSample.objects.with_owner().get()
     session = alice.session
     assert sample.data == report
-    assert (sample.session, sample.conference_id, sample.participant_id, sample.app_id) == (
-        session,
+    assert (sample.session_id, sample.conference_id, sample.participant_id, sample.app_id) == (
+        session.pk,
         session.conference_id,
         session.participant_id,
         session.app_id,

@@ -64,9 +64,6 @@ def sample_make(connection: Connection, *, at: datetime, report: dict) -> StatsS
         row=SampleRow(
             app_id=connection.app_id,
             conference_id=connection.conference_id,
-            session_id=connection.session_id,
-            participant_id=connection.participant_id,
-            peer_id=connection.peer_id,
             connection_id=connection.pk,
             created_at=at,
         ),
