@@ -177,8 +177,6 @@ INGEST = {
     "SINK": CONFIG.ingest_sink,
     "STREAM": CONFIG.ingest_stream,
     "GROUP": "ingest",
-    # SDK retries come within ~63 s; a retried sample is recognised this long.
-    "DEDUPE_SECONDS": 900,
     # How long an ended connection is remembered as ended in Redis.
     "ENDED_SECONDS": 3 * 86400,
     # Days of raw samples and per-track metrics kept (0: for ever);

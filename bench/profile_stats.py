@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--profile", choices=("request", "worker"), default=None)
     parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumulative)")
     args = parser.parse_args()
 
     os.environ["INGEST_SINK"] = args.sink
@@ -125,6 +126,12 @@ def main() -> None:
     # CPU time, not wall time: waiting for PostgreSQL or Redis is not counted.
     profiler = cProfile.Profile(time.process_time)
     warm = min(50, args.n // 10)
+    # The same bodies to the no-op route first: the server stack alone.
+    started = time.process_time()
+    for body in bodies[warm:]:
+        post("/v1/bench/noop", body)
+    noop_cpu = (time.process_time() - started) / (len(bodies) - warm)
+    print(f"no-op: {noop_cpu * 1e6:.0f} µs CPU per request (same bodies)")
     for body in bodies[:warm]:
         post("/v1/stats", body)
     started = time.process_time()
@@ -135,7 +142,10 @@ def main() -> None:
     profiler.disable()
     request_cpu = time.process_time() - started
     measured = len(bodies) - warm
-    print(f"request: {request_cpu / measured * 1e6:.0f} µs CPU per /v1/stats ({args.sink} sink)")
+    print(
+        f"request: {request_cpu / measured * 1e6:.0f} µs CPU per /v1/stats ({args.sink} sink), "
+        f"{noop_cpu / (request_cpu / measured):.2f} of the no-op's rate"
+    )
 
     if args.sink == "queued":
         from api.ingest.worker import IngestWorker
@@ -155,7 +165,7 @@ def main() -> None:
         )
     if args.profile:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.top)
+        pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.top)
         print(out.getvalue())
 
 

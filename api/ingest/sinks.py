@@ -12,7 +12,7 @@ Two sinks behind one interface (``accept``):
   appends the new one to a stream, atomically. ``manage.py ingest_worker``
   writes the stream to the database in batches and acknowledges each batch
   after its commit (at-least-once; the sample id carried in the message
-  makes a redelivery a no-op).
+  makes a redelivery a no-op, and the report digest a retried request).
 
 Either way a connection that ends is marked in Redis (when configured) and
 dropped from this process's cache, so ``connection_ended`` is answered at
@@ -22,7 +22,9 @@ once, which is the only way to make the SDK stop sending.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -131,14 +133,17 @@ def _row(sample: Accepted, state: ConnectionState) -> SampleRow:
 
 # ------------------------------------------------------------------ queued
 
-# KEYS: ended marker, dedupe key, stream. ARGV: message, dedupe ttl.
-# Returns -1 (connection ended), 0 (a retry of an accepted sample), 1 (queued).
+# KEYS: ended marker, stream. ARGV: message.
+# Returns -1 (connection ended) or 1 (queued). A retried sample is queued
+# again: the worker's insert recognises it by the report digest (the unique
+# key of the samples table) and stores nothing, which costs less than a
+# de-duplication key per sample kept in Redis.
 _ACCEPT_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
-if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then return 0 end
-redis.call('XADD', KEYS[3], '*', 'm', ARGV[1])
+redis.call('XADD', KEYS[2], '*', 'm', ARGV[1])
 return 1
 """
+_ACCEPT_SHA = hashlib.sha1(_ACCEPT_LUA.encode()).hexdigest()
 
 
 @functools.cache
@@ -209,8 +214,36 @@ def message_decode(message: bytes) -> QueuedSample:
 
 
 class QueuedSink:
+    """Accepts into a Redis stream with one script call per sample, sent on
+    a connection of the thread's own: redis-py's client-level call (pool
+    checkout, instrumentation, response callbacks) cost twice the command
+    itself."""
+
     def __init__(self) -> None:
-        self._script = redis_client().register_script(_ACCEPT_LUA)
+        self._local = threading.local()
+
+    def _connection(self):
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            pool = redis_client().connection_pool
+            connection = self._local.connection = pool.connection_class(**pool.connection_kwargs)
+        return connection
+
+    def _script(self, *args) -> int:
+        import redis
+
+        connection = self._connection()
+        try:
+            connection.send_command("EVALSHA", _ACCEPT_SHA, 2, *args)
+            try:
+                return connection.read_response()
+            except redis.exceptions.NoScriptError:
+                # Redis restarted (or flushed its scripts): send the text.
+                connection.send_command("EVAL", _ACCEPT_LUA, 2, *args)
+                return connection.read_response()
+        except Exception:
+            connection.disconnect()  # the next sample reconnects
+            raise
 
     def accept(self, sample: Accepted) -> None:
         state = _states.get(sample.connection_id)
@@ -225,12 +258,7 @@ class QueuedSink:
         message = message_encode(uuid7(), state, sample, digest)
         try:
             result = self._script(
-                keys=[
-                    _ended_key(sample.connection_id),
-                    f"pm:dd:{sample.connection_id.hex}:{digest.hex()}",
-                    settings.INGEST["STREAM"],
-                ],
-                args=[message, settings.INGEST["DEDUPE_SECONDS"]],
+                _ended_key(sample.connection_id), settings.INGEST["STREAM"], message
             )
         except Exception as exc:
             # Not accepted: the SDK retries, so nothing is lost.

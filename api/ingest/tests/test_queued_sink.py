@@ -1,6 +1,7 @@
-"""The queued sink: the request runs no SQL, Redis recognises retries and
-ended connections, and the worker stores each accepted sample exactly once
-(also after a crash between its commit and its acknowledgement)."""
+"""The queued sink: the request runs no SQL, Redis recognises ended
+connections, and the worker stores each accepted sample exactly once (a
+retried request, or a redelivery after a crash between its commit and its
+acknowledgement, stores nothing)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,6 @@ def queued(settings):
     yield stream
     client = redis_client()
     client.delete(stream)
-    for key in client.scan_iter("pm:dd:*"):
-        client.delete(key)
 
 
 @pytest.fixture
@@ -78,16 +77,44 @@ def test_the_worker_stores_each_queued_sample_once(call, queued):
     assert TrackMetric.objects.filter(connection_id=link.connection_id).count() == 2 * rtp_reports
 
 
-def test_a_retried_sample_is_queued_once(call, queued):
+def test_a_retried_sample_is_stored_and_analysed_once(call, queued):
     alice, link = call
     report = stats_report()
 
     assert alice.stats(link, report).status == 200
     assert alice.stats(link, report, delta=2000).status == 200
 
-    assert redis_client().xlen(queued) == 1
-    drain()
+    worker = drain()
+    assert (worker.stats.received, worker.stats.stored, worker.stats.duplicates) == (2, 1, 1)
     assert StatsSample.objects.count() == 1
+    rtp_reports = sum(
+        len(report[kind][d]) for kind in ("audio", "video") for d in ("inbound", "outbound")
+    )
+    assert TrackMetric.objects.count() == rtp_reports
+
+
+def test_a_retry_after_its_original_was_stored_stores_nothing(call, queued):
+    alice, link = call
+    report = stats_report()
+    assert alice.stats(link, report).status == 200
+    drain()
+
+    assert alice.stats(link, report, delta=2000).status == 200
+    worker = drain()
+
+    assert (worker.stats.stored, worker.stats.duplicates) == (0, 1)
+    assert StatsSample.objects.count() == 1
+
+
+def test_the_accept_script_is_sent_again_after_redis_forgot_it(call, queued):
+    alice, link = call
+    report = stats_report()
+    assert alice.stats(link, report).status == 200
+    redis_client().script_flush()
+
+    assert alice.stats(link, next_report(report)).status == 200
+
+    assert redis_client().xlen(queued) == 2
 
 
 def test_an_ended_connection_is_refused_at_once_even_from_the_cache(
