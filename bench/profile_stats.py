@@ -50,6 +50,18 @@ def _reset_database(url: str) -> None:
     )
 
 
+def _backend_cpu() -> float:
+    """CPU seconds of this process's PostgreSQL backend (0 on SQLite)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return 0.0
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sink", choices=("direct", "queued"), default="direct")
@@ -134,17 +146,19 @@ def main() -> None:
     print(f"no-op: {noop_cpu * 1e6:.0f} µs CPU per request (same bodies)")
     for body in bodies[:warm]:
         post("/v1/stats", body)
-    started = time.process_time()
+    started, backend = time.process_time(), _backend_cpu()
     if args.profile == "request":
         profiler.enable()
     for body in bodies[warm:]:
         post("/v1/stats", body)
     profiler.disable()
     request_cpu = time.process_time() - started
+    request_pg = _backend_cpu() - backend
     measured = len(bodies) - warm
     print(
         f"request: {request_cpu / measured * 1e6:.0f} µs CPU per /v1/stats ({args.sink} sink), "
-        f"{noop_cpu / (request_cpu / measured):.2f} of the no-op's rate"
+        f"{noop_cpu / (request_cpu / measured):.2f} of the no-op's rate; "
+        f"PostgreSQL {request_pg / measured * 1e6:.0f} µs"
     )
 
     if args.sink == "queued":
@@ -152,15 +166,17 @@ def main() -> None:
 
         worker = IngestWorker(consumer="profile", block_ms=10)
         worker.ensure_group()
-        started = time.process_time()
+        started, backend = time.process_time(), _backend_cpu()
         if args.profile == "worker":
             profiler.enable()
         while worker.run_once():
             pass
         profiler.disable()
         worker_cpu = time.process_time() - started
+        worker_pg = _backend_cpu() - backend
         print(
-            f"worker: {worker_cpu / max(1, worker.stats.received) * 1e6:.0f} µs CPU per sample "
+            f"worker: {worker_cpu / max(1, worker.stats.received) * 1e6:.0f} µs CPU per sample, "
+            f"PostgreSQL {worker_pg / max(1, worker.stats.received) * 1e6:.0f} µs "
             f"({worker.stats.stored} stored in {worker.stats.batches} batches)"
         )
     if args.profile:

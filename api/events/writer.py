@@ -22,7 +22,6 @@ from api.events.codec import report_compress
 from api.events.models import StatsSample
 from api.events.sql import insert_many
 
-_TABLE = StatsSample._meta.db_table
 _COLUMNS = (
     "id",
     "app_id",
@@ -37,12 +36,7 @@ _FIELDS = [
     StatsSample._meta.get_field(name.removesuffix("_id") if name != "id" else name)
     for name in _COLUMNS
 ]
-_ROW = f"({', '.join(['%s'] * len(_COLUMNS))})"
-_INSERT_HEAD = f'INSERT INTO "{_TABLE}" ({", ".join(_COLUMNS)})'
 _ON_CONFLICT = " ON CONFLICT DO NOTHING RETURNING id"
-# SQLite allows 32766 bound parameters per statement.
-SQLITE_MAX_PARAMS = 32_000
-MAX_ROWS_PER_INSERT = SQLITE_MAX_PARAMS // len(_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -97,18 +91,14 @@ def samples_insert(samples: list[SampleToStore]) -> set[uuid.UUID]:
     """Store samples; returns the ids of those that were new (a retried or
     redelivered sample is skipped by the unique indexes)."""
     db = connections[DEFAULT_DB_ALIAS]
-    stored: set[uuid.UUID] = set()
-    for start in range(0, len(samples), MAX_ROWS_PER_INSERT):
-        chunk = samples[start : start + MAX_ROWS_PER_INSERT]
-        rows = insert_many(
-            head=_INSERT_HEAD,
-            row_placeholder=_ROW,
-            rows=[_params(sample, db) for sample in chunk],
-            tail=_ON_CONFLICT,
-            returning=True,
-        )
-        stored.update(r[0] if isinstance(r[0], uuid.UUID) else uuid.UUID(r[0]) for r in rows)
-    return stored
+    rows = insert_many(
+        model=StatsSample,
+        columns=_COLUMNS,
+        rows=[_params(sample, db) for sample in samples],
+        tail=_ON_CONFLICT,
+        returning=True,
+    )
+    return {r[0] if isinstance(r[0], uuid.UUID) else uuid.UUID(r[0]) for r in rows}
 
 
 def sample_insert(*, row: SampleRow, raw_report: bytes) -> uuid.UUID | None:
@@ -119,24 +109,21 @@ def sample_insert(*, row: SampleRow, raw_report: bytes) -> uuid.UUID | None:
 
 
 def rows_insert(*, model, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """One multi-row INSERT of plain value tuples (in ``columns`` order) into
-    a hot-path table, without building model instances: the ORM's
-    per-field preparation cost more than the statement itself. Values pass
-    through each field's ``get_db_prep_value`` only where the database needs
-    it (UUIDs and datetimes on SQLite)."""
+    """One INSERT of plain value tuples (in ``columns`` order) into a
+    hot-path table, without building model instances: the ORM's per-field
+    preparation cost more than the statement itself. Values pass through
+    each field's ``get_db_prep_value`` only where the database needs it
+    (UUIDs and datetimes on SQLite)."""
     if not rows:
         return
     db = connections[DEFAULT_DB_ALIAS]
-    fields = [model._meta.get_field(c.removesuffix("_id")) for c in columns]
-    convert = [
-        i
-        for i, field in enumerate(fields)
-        if db.vendor != "postgresql"
-        and field.get_internal_type() in {"UUIDField", "DateTimeField", "ForeignKey"}
-    ]
-    placeholder = f"({', '.join(['%s'] * len(columns))})"
-    head = f'INSERT INTO "{model._meta.db_table}" ({", ".join(columns)})'
-    if convert:
+    if db.vendor != "postgresql":
+        fields = [model._meta.get_field(c.removesuffix("_id")) for c in columns]
+        convert = [
+            i
+            for i, field in enumerate(fields)
+            if field.get_internal_type() in {"UUIDField", "DateTimeField", "ForeignKey"}
+        ]
         prepared = []
         for row in rows:
             row = list(row)
@@ -144,8 +131,4 @@ def rows_insert(*, model, columns: tuple[str, ...], rows: list[tuple]) -> None:
                 row[i] = fields[i].get_db_prep_value(row[i], db)
             prepared.append(row)
         rows = prepared
-    per_statement = max(1, SQLITE_MAX_PARAMS // len(columns))
-    for start in range(0, len(rows), per_statement):
-        insert_many(
-            head=head, row_placeholder=placeholder, rows=rows[start : start + per_statement]
-        )
+    insert_many(model=model, columns=columns, rows=rows)

@@ -8,8 +8,8 @@ Two sinks behind one interface (``accept``):
 * ``QueuedSink`` (``INGEST_SINK=queued``, needs Redis): the request runs no
   SQL in steady state. The connection's owner comes from a per-process cache
   (read from the database once); one Lua script in Redis then refuses the
-  sample if the connection has ended, recognises a retried sample, and
-  appends the new one to a stream, atomically. ``manage.py ingest_worker``
+  sample if the connection has ended, or appends it to a stream,
+  atomically. ``manage.py ingest_worker``
   writes the stream to the database in batches and acknowledges each batch
   after its commit (at-least-once; the sample id carried in the message
   makes a redelivery a no-op, and the report digest a retried request).
