@@ -144,6 +144,8 @@ redis.call('XADD', KEYS[2], '*', 'm', ARGV[1])
 return 1
 """
 _ACCEPT_SHA = hashlib.sha1(_ACCEPT_LUA.encode()).hexdigest()
+# EVALSHA <sha> 2 (the two keys and the message follow): 6 parts.
+_EVALSHA_HEAD = b"*6\r\n$7\r\nEVALSHA\r\n$40\r\n%b\r\n$1\r\n2\r\n" % _ACCEPT_SHA.encode()
 
 
 @functools.cache
@@ -155,8 +157,8 @@ def redis_client():
     )
 
 
-def _ended_key(connection_id: uuid.UUID) -> str:
-    return f"pm:ended:{connection_id.hex}"
+def _ended_key(connection_id: uuid.UUID) -> bytes:
+    return b"pm:ended:%b" % connection_id.hex.encode()
 
 
 # connection id → state, for connections this process has seen open.
@@ -164,22 +166,32 @@ _states: dict[uuid.UUID, ConnectionState] = {}
 _STATES_LIMIT = 200_000
 
 
-def message_encode(
-    sample_id: uuid.UUID, state: ConnectionState, sample: Accepted, digest: bytes
-) -> bytes:
-    header = [
-        sample_id.hex,
-        sample.at.timestamp(),
-        state.app_id.hex,
-        state.conference_id.hex,
-        sample.session_id.hex,
-        state.participant_id.hex,
-        state.peer_id.hex,
-        sample.connection_id.hex,
-        state.type,
-        digest.hex(),
-    ]
-    return orjson.dumps(header) + b"\n" + sample.raw
+@functools.lru_cache(maxsize=16_384)
+def _header_tail(state: ConnectionState, connection_id: uuid.UUID) -> bytes:
+    """The end of a message header, the same for every sample of a
+    connection: ``"app","conference",…,"type"]``."""
+    return orjson.dumps(
+        [
+            state.app_id.hex,
+            state.conference_id.hex,
+            state.session_id.hex,
+            state.participant_id.hex,
+            state.peer_id.hex,
+            connection_id.hex,
+            state.type,
+        ]
+    )[1:]
+
+
+def message_encode(sample_id: uuid.UUID, state: ConnectionState, sample: Accepted) -> bytes:
+    """A JSON array header (sample id, time, the connection's owner and
+    type), a newline, and the report as the SDK sent it."""
+    return b'["%b",%b,%b\n%b' % (
+        sample_id.hex.encode(),
+        orjson.dumps(sample.at.timestamp()),
+        _header_tail(state, sample.connection_id),
+        sample.raw,
+    )
 
 
 @dataclass(frozen=True)
@@ -208,9 +220,15 @@ def message_decode(message: bytes) -> QueuedSample:
             ended=False,
         ),
         connection_id=uuid.UUID(h[7]),
-        digest=bytes.fromhex(h[9]),
+        # The digest is the worker's to compute; messages queued by an
+        # earlier version carry it as a tenth field.
+        digest=bytes.fromhex(h[9]) if len(h) > 9 else report_digest(raw),
         raw=raw,
     )
+
+
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%b\r\n" % (len(value), value)
 
 
 class QueuedSink:
@@ -229,12 +247,16 @@ class QueuedSink:
             connection = self._local.connection = pool.connection_class(**pool.connection_kwargs)
         return connection
 
-    def _script(self, *args) -> int:
+    def _script(self, *args: bytes) -> int:
         import redis
 
         connection = self._connection()
         try:
-            connection.send_command("EVALSHA", _ACCEPT_SHA, 2, *args)
+            # The command written out in RESP (redis-py's generic packer
+            # walked the 8 KB report once more), sent in one write.
+            connection.send_packed_command(
+                [_EVALSHA_HEAD + b"".join(_bulk(arg) for arg in args)], check_health=True
+            )
             try:
                 return connection.read_response()
             except redis.exceptions.NoScriptError:
@@ -254,11 +276,10 @@ class QueuedSink:
             _states[sample.connection_id] = state
         else:
             _owned(state, sample.session_id)
-        digest = report_digest(sample.raw)
-        message = message_encode(uuid7(), state, sample, digest)
+        message = message_encode(uuid7(), state, sample)
         try:
             result = self._script(
-                _ended_key(sample.connection_id), settings.INGEST["STREAM"], message
+                _ended_key(sample.connection_id), settings.INGEST["STREAM"].encode(), message
             )
         except Exception as exc:
             # Not accepted: the SDK retries, so nothing is lost.
