@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from api.quality import mos
@@ -122,7 +123,9 @@ class StreamSample:
     bandwidth_share: float | None = None
     codec: str | None = None
 
-    @property
+    # Cached: every rule of the stream names its subject (and formatting the
+    # track's UUID each time cost more than the rule itself).
+    @cached_property
     def subject(self) -> str:
         if self.track_id is not None:
             return f"track:{self.track_id}"
