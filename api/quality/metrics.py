@@ -523,13 +523,32 @@ def _outbound_fill(
         else:
             sample.fps = num(report.get("framesPerSecond"))
         ql = _dict(report.get("qualityLimitationDurations"))
+        # The kept durations went through num() when they were kept.
         prev = previous.get(sample.stats_id) or {}
-        for reason_name in ("cpu", "bandwidth"):
-            now_s, before_s = num(ql.get(reason_name)), num(prev.get(f"ql_{reason_name}"))
-            share = None
-            if now_s is not None and before_s is not None and now_s >= before_s:
-                share = min((now_s - before_s) / dt, 1.0)
-            elif now_s is None and sample.limitation is not None:
-                # No durations: fall back to the reason at sampling time.
-                share = 1.0 if sample.limitation == reason_name else 0.0
-            setattr(sample, f"{reason_name}_share", share)
+        sample.cpu_share = _limited_share(
+            "cpu", num(ql.get("cpu")), prev.get("ql_cpu"), dt=dt, limitation=sample.limitation
+        )
+        sample.bandwidth_share = _limited_share(
+            "bandwidth",
+            num(ql.get("bandwidth")),
+            prev.get("ql_bandwidth"),
+            dt=dt,
+            limitation=sample.limitation,
+        )
+
+
+def _limited_share(
+    reason: str,
+    now_s: float | None,
+    before_s: float | None,
+    *,
+    dt: float,
+    limitation: str | None,
+) -> float | None:
+    """Share of the interval the encoder was limited by ``reason``."""
+    if now_s is not None and before_s is not None and now_s >= before_s:
+        return min((now_s - before_s) / dt, 1.0)
+    if now_s is None and limitation is not None:
+        # No durations: fall back to the reason at sampling time.
+        return 1.0 if limitation == reason else 0.0
+    return None
