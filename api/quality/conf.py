@@ -21,6 +21,7 @@ with 10 s samples each one already averages ten of those.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -127,7 +128,11 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+@cache
 def _overrides() -> dict[str, Any]:
+    # Read for every sample, and while the setting is not defined each
+    # read of it costs an AttributeError inside Django's settings object:
+    # kept per process (and read again when a test changes the settings).
     value = getattr(settings, "PEERMETRICS_QUALITY", None)
     return value if isinstance(value, dict) else {}
 
@@ -156,6 +161,7 @@ _merged_rules: dict[str, dict[str, Any]] = {}
 
 
 @receiver(setting_changed)
-def _forget_merged_rules(setting: str, **kwargs) -> None:
+def _forget_overrides(setting: str, **kwargs) -> None:
     if setting == "PEERMETRICS_QUALITY":
+        _overrides.cache_clear()
         _merged_rules.clear()

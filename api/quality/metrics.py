@@ -25,9 +25,10 @@ Units: bit/s, packets/s, percent, milliseconds, frames/s.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
+from math import isfinite
 from typing import Any
 
 from api.quality import mos
@@ -59,17 +60,21 @@ _OUTBOUND_COUNTERS = {
     "packetsSent": "packets",
     "framesSent": "sent_frames",
 }
-# Counters whose decrease means the stream was reset (the others, e.g.
-# packetsLost, may legitimately go down: duplicates are subtracted).
-_RESET_COUNTERS = ("bytes", "packets")
 
 
 def num(value: Any) -> float | None:
     """A finite number from a report value, else None (bools are not numbers)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # Called ~90 times per sample: the plain floats and ints a JSON decoder
+    # gives are recognised by their exact type before the general checks.
+    kind = type(value)
+    if kind is float:
+        return value if isfinite(value) else None
+    if kind is int:
+        return float(value)
+    if kind is bool or not isinstance(value, int | float):
         return None
     value = float(value)
-    return value if math.isfinite(value) else None
+    return value if isfinite(value) else None
 
 
 def _dict(value: Any) -> dict:
@@ -122,7 +127,9 @@ class StreamSample:
     bandwidth_share: float | None = None
     codec: str | None = None
 
-    @property
+    # Cached: every rule of the stream names its subject (and formatting the
+    # track's UUID each time cost more than the rule itself).
+    @cached_property
     def subject(self) -> str:
         if self.track_id is not None:
             return f"track:{self.track_id}"
@@ -181,20 +188,18 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000.0
 
 
-class _Interval:
-    """Δt and counter deltas of one report against its previous one."""
-
-    def __init__(self, *, report_ts: float | None, prev: dict | None, limit_s: float):
-        self.dt: float | None = None
-        self.newer = True
-        if prev is None or report_ts is None or prev.get("ts") is None:
-            return
-        dt = (report_ts - prev["ts"]) / 1000.0
-        if dt <= 0:
-            self.newer = False
-            return
-        if dt <= limit_s:
-            self.dt = dt
+def _interval(
+    report_ts: float | None, prev: dict | None, limit_s: float
+) -> tuple[float | None, bool]:
+    """Δt of one report since its previous one (None: no rates, see the
+    module docstring), and whether the report is newer than that one."""
+    before = prev.get("ts") if prev is not None else None
+    if report_ts is None or before is None:
+        return None, True
+    dt = (report_ts - before) / 1000.0
+    if dt <= 0:
+        return None, False
+    return (dt if dt <= limit_s else None), True
 
 
 def sample_extract(
@@ -263,11 +268,11 @@ def _pair_extract(
     key = f"pair:{pair_id}"
     prev = previous.get(key)
     ts = num(pair.get("timestamp"))
-    interval = _Interval(report_ts=ts, prev=prev, limit_s=2.0 * interval_s)
+    dt, newer = _interval(ts, prev, 2.0 * interval_s)
     local = _dict(pair.get("local"))
     sample = PairSample(
         pair_id=pair_id,
-        start=at - timedelta(seconds=interval.dt or interval_s),
+        start=at - timedelta(seconds=dt or interval_s),
         at=at,
         rtt_ms=_ms(num(pair.get("currentRoundTripTime"))),
         candidate_type=local.get("candidateType")
@@ -282,14 +287,14 @@ def _pair_extract(
     sent = num(pair.get("bytesSent"))
     received = num(pair.get("bytesReceived"))
     had_received = bool(prev and prev.get("had_received"))
-    if interval.dt is not None and prev:
+    if dt is not None and prev:
         d_sent = _delta(sent, prev.get("sent"))
         d_received = _delta(received, prev.get("received"))
         if d_sent is not None and d_received is not None:
             sample.bytes_sent_delta = d_sent
             sample.bytes_received_delta = d_received
     sample.had_received = had_received
-    if interval.newer:
+    if newer:
         counters[key] = {
             "ts": ts,
             "sent": sent,
@@ -303,6 +308,15 @@ def _delta(value: float | None, before: float | None) -> float | None:
     if value is None or before is None:
         return None
     return value - before
+
+
+def _deltas(values: dict[str, float | None], prev: dict) -> dict[str, float | None]:
+    """Each counter's increase since ``prev`` (None when either is unknown)."""
+    deltas: dict[str, float | None] = {}
+    for short, value in values.items():
+        before = prev.get(short)
+        deltas[short] = None if value is None or before is None else value - before
+    return deltas
 
 
 def _stream_extract(
@@ -325,13 +339,15 @@ def _stream_extract(
     names = _INBOUND_COUNTERS if inbound else _OUTBOUND_COUNTERS
     values = {short: num(report.get(key)) for key, short in names.items()}
     ts = num(report.get("timestamp"))
-    interval = _Interval(report_ts=ts, prev=prev, limit_s=limit_s)
+    dt, newer = _interval(ts, prev, limit_s)
 
     deltas: dict[str, float | None] = {}
-    dt = interval.dt
     if dt is not None and prev is not None:
-        deltas = {short: _delta(value, prev.get(short)) for short, value in values.items()}
-        if any((deltas.get(name) or 0) < 0 for name in _RESET_COUNTERS):
+        deltas = _deltas(values, prev)
+        # Fewer bytes or packets than before: the stream was reset. (Other
+        # counters, e.g. packetsLost, may legitimately go down: duplicates
+        # are subtracted.)
+        if (deltas["bytes"] or 0) < 0 or (deltas["packets"] or 0) < 0:
             dt, deltas = None, {}
 
     mime = report.get("mimeType")
@@ -347,8 +363,9 @@ def _stream_extract(
         codec=mime if isinstance(mime, str) else None,
         had_traffic=bool(prev and prev.get("had_traffic")),
     )
-    if isinstance(report.get("active"), bool):
-        sample.active = report["active"]
+    active = report.get("active")
+    if isinstance(active, bool):
+        sample.active = active
     width, height = num(report.get("frameWidth")), num(report.get("frameHeight"))
     sample.width = int(width) if width is not None and 0 < width < 32768 else None
     sample.height = int(height) if height is not None and 0 < height < 32768 else None
@@ -398,7 +415,7 @@ def _stream_extract(
         if sample.rtt_ms is None:
             sample.rtt_ms = connection_rtt
 
-    if interval.newer:
+    if newer:
         kept = {"ts": ts, **values}
         traffic = values.get("bytes")
         kept["had_traffic"] = sample.had_traffic or bool(traffic and traffic > 0)
@@ -407,8 +424,7 @@ def _stream_extract(
             best = max(best or 0.0, sample.fps)
         kept["best_fps"] = best
         ql = _dict(report.get("qualityLimitationDurations"))
-        for reason in ("cpu", "bandwidth"):
-            kept[f"ql_{reason}"] = num(ql.get(reason))
+        kept["ql_cpu"], kept["ql_bandwidth"] = num(ql.get("cpu")), num(ql.get("bandwidth"))
         counters[sample.stats_id] = kept
     return sample
 
@@ -507,13 +523,32 @@ def _outbound_fill(
         else:
             sample.fps = num(report.get("framesPerSecond"))
         ql = _dict(report.get("qualityLimitationDurations"))
+        # The kept durations went through num() when they were kept.
         prev = previous.get(sample.stats_id) or {}
-        for reason_name in ("cpu", "bandwidth"):
-            now_s, before_s = num(ql.get(reason_name)), num(prev.get(f"ql_{reason_name}"))
-            share = None
-            if now_s is not None and before_s is not None and now_s >= before_s:
-                share = min((now_s - before_s) / dt, 1.0)
-            elif now_s is None and sample.limitation is not None:
-                # No durations: fall back to the reason at sampling time.
-                share = 1.0 if sample.limitation == reason_name else 0.0
-            setattr(sample, f"{reason_name}_share", share)
+        sample.cpu_share = _limited_share(
+            "cpu", num(ql.get("cpu")), prev.get("ql_cpu"), dt=dt, limitation=sample.limitation
+        )
+        sample.bandwidth_share = _limited_share(
+            "bandwidth",
+            num(ql.get("bandwidth")),
+            prev.get("ql_bandwidth"),
+            dt=dt,
+            limitation=sample.limitation,
+        )
+
+
+def _limited_share(
+    reason: str,
+    now_s: float | None,
+    before_s: float | None,
+    *,
+    dt: float,
+    limitation: str | None,
+) -> float | None:
+    """Share of the interval the encoder was limited by ``reason``."""
+    if now_s is not None and before_s is not None and now_s >= before_s:
+        return min((now_s - before_s) / dt, 1.0)
+    if now_s is None and limitation is not None:
+        # No durations: fall back to the reason at sampling time.
+        return 1.0 if limitation == reason else 0.0
+    return None

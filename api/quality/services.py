@@ -273,10 +273,16 @@ def _metric_rows_insert(rows: list[tuple]) -> None:
     rows_insert(model=TrackMetric, columns=METRIC_COLUMNS, rows=rows)
 
 
-def _counters_prune(counters: dict[str, dict], *, keep: set[str]) -> dict[str, dict]:
+def _counters_prune(extraction: metrics.Extraction) -> dict[str, dict]:
     """Forget streams that left the report (e.g. after a renegotiation) so a
-    long call does not accumulate dead stats ids."""
-    if len(counters) <= 2 * max(len(keep), 8):
+    long call does not accumulate dead stats ids: once there are more than
+    twice as many counters as live ones, and more than 16."""
+    counters = extraction.counters
+    if len(counters) <= 16:
+        # The usual sample: no need to collect the live ids.
+        return counters
+    keep = {s.stats_id for s in extraction.streams} | set(_pair_keys(extraction))
+    if len(counters) <= 2 * len(keep):
         return counters
     return {key: value for key, value in counters.items() if key in keep}
 
@@ -332,10 +338,7 @@ def _sample_analyse(*, context: SampleContext, data: dict) -> None:
             previous=state.counters,
             track_ids=context.track_ids,
         )
-        state.counters = _counters_prune(
-            extraction.counters,
-            keep={s.stats_id for s in extraction.streams} | set(_pair_keys(extraction)),
-        )
+        state.counters = _counters_prune(extraction)
         if extraction.streams:
             rows = [_metric_row(context, s) for s in extraction.streams]
             batch = _metric_batch.get()

@@ -91,6 +91,12 @@ def _much_worse(new: float, written: float | None, *, above: bool) -> bool:
     return new < written - abs(written) * PEAK_WRITE_STEP
 
 
+def _severity(peak: float, *, error_at: float | None, above: bool, base: str) -> str:
+    if error_at is not None and (peak > error_at if above else peak < error_at):
+        return "error"
+    return base
+
+
 def threshold_step(
     state: RuleState,
     *,
@@ -108,24 +114,16 @@ def threshold_step(
     """Feed one sample's value (None: not evaluated, nothing changes)."""
     if value is None:
         return []
-    raise_at, clear_at = params.get("raise", 0.5), params.get("clear", params.get("raise", 0.5))
+    raise_at = params.get("raise", 0.5)
+    clear_at = params.get("clear", raise_at)
     if above:
         bad, good = value > raise_at, value <= clear_at
     else:
         bad, good = value < raise_at, value >= clear_at
     error_at = params.get("error")
 
-    def severity_of(peak: float) -> str:
-        if error_at is not None and (peak > error_at if above else peak < error_at):
-            return "error"
-        return base_severity
-
-    details = {
-        "value": round(value, 3),
-        "threshold": raise_at,
-        **(evidence or {}),
-    }
-
+    # Most samples change nothing: the evidence of a raise or resolve is
+    # built only when one happens.
     if not state.open:
         state.window.append((bad, start, value))
         del state.window[: -int(params.get("n", 1))]
@@ -146,9 +144,14 @@ def threshold_step(
         state.open = True
         state.onset = onset
         state.peak = state.written_peak = peak
-        state.severity = severity_of(peak)
+        state.severity = _severity(peak, error_at=error_at, above=above, base=base_severity)
         state.clear_streak = 0
-        state.evidence = {**details, "detected_at": iso(end)}
+        state.evidence = {
+            "value": round(value, 3),
+            "threshold": raise_at,
+            **(evidence or {}),
+            "detected_at": iso(end),
+        }
         return [
             Transition(
                 RAISE,
@@ -171,7 +174,7 @@ def threshold_step(
             state.clear_since = start
         if state.clear_streak >= int(params.get("clear_n", 1)):
             resolved_at = max(state.clear_since or start, state.onset or start)
-            evidence = {**state.evidence, "last": details["value"]}
+            evidence = {**state.evidence, "last": round(value, 3)}
             transitions.append(
                 Transition(
                     RESOLVE,
@@ -189,7 +192,7 @@ def threshold_step(
         state.clear_streak = 0
         state.clear_since = None
     if state.peak is not None:
-        severity = severity_of(state.peak)
+        severity = _severity(state.peak, error_at=error_at, above=above, base=base_severity)
         if severity != state.severity and severity == "error":
             state.severity = severity
             state.written_peak = state.peak

@@ -18,7 +18,7 @@ from api.quality.detectors.engine import (
     resolve_open,
     threshold_step,
 )
-from api.quality.metrics import Extraction, PairSample, StreamSample
+from api.quality.metrics import DIRECTIONS, KINDS, Extraction, PairSample, StreamSample
 from api.quality.state import ConnectionState, ParticipantMarks
 
 
@@ -179,6 +179,14 @@ STREAM_RULES = [
     StreamRule("cpu_limited_sending", VIDEO, "outbound", True, "share", _cpu_share),
     StreamRule("bandwidth_limited_sending", VIDEO, "outbound", True, "share", _bandwidth_share),
 ]
+# The rules that apply to a stream, by (kind, direction), in STREAM_RULES order.
+_RULES_OF_STREAM = {
+    (kind, direction): tuple(
+        rule for rule in STREAM_RULES if kind in rule.kind and direction == rule.direction
+    )
+    for kind in KINDS
+    for direction in DIRECTIONS
+}
 # very_low_emos supersedes low_emos on the same stream: while the stream is
 # very low, the low issue is closed and not raised again, so a stream's
 # timeline reads low → very low → low without overlapping issues.
@@ -192,11 +200,15 @@ def _stream_step(
     rule: StreamRule, state: ConnectionState, s: StreamSample, marks: Marks, x: Extraction
 ) -> list[Transition]:
     params = rule_settings(rule.code)
+    value = rule.value(s, params, marks, x)
+    if value is None:
+        # Not evaluated: nothing changes (threshold_step would return at once).
+        return []
     return threshold_step(
         state.rule(rule.code, s.subject),
         code=rule.code,
         subject=s.subject,
-        value=rule.value(s, params, marks, x),
+        value=value,
         start=s.start,
         end=s.at,
         params=params,
@@ -248,9 +260,8 @@ def streams_detect(
     for s in extraction.streams:
         if s.interval_s is None:
             continue
-        for rule in STREAM_RULES:
-            if s.kind in rule.kind and s.direction == rule.direction:
-                transitions += _stream_step(rule, state, s, marks, extraction)
+        for rule in _RULES_OF_STREAM.get((s.kind, s.direction), ()):
+            transitions += _stream_step(rule, state, s, marks, extraction)
         if s.kind == "audio" and s.direction == "inbound":
             transitions += _mos_tiers(state, s, marks, extraction)
     if extraction.pair is not None:

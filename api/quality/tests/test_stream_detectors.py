@@ -272,3 +272,24 @@ def test_video_that_stops_without_its_sender_stopping_it_is_reported(live, clock
     [issue] = issues("dry_inbound_track")
     assert issue.track is not None and issue.track.track_id == "remote-video-1"
     assert issue.data["kind"] == "video"
+
+
+@pytest.mark.django_db
+def test_a_threshold_changed_during_a_call_applies_from_the_next_sample(live, clock, settings):
+    # Given a call with 2 % loss, below the 3 % that raises high_packet_loss
+    caller = live.join("u0")
+    connection = caller.connect("u1")
+    script = StatsScript()
+    middling = {"audio_in": {"lost": 10}}  # 10 / 510 = 2.0 %
+    run(caller, connection, script, clock, HEALTHY, middling, middling, middling)
+    assert issues("high_packet_loss") == []
+
+    # When the threshold is lowered to 1.5 %
+    settings.PEERMETRICS_QUALITY = {"high_packet_loss": {"raise": 1.5}}
+    first_bad_start = clock.at
+    run(caller, connection, script, clock, middling, middling)
+
+    # Then the samples after the change count as bad (2 of 3 raise)
+    [issue] = issues("high_packet_loss")
+    assert issue.created_at == first_bad_start
+    assert issue.data["threshold"] == 1.5
