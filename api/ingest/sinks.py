@@ -40,7 +40,13 @@ from api.calls.models import Connection
 from api.common.errors import ApiError
 from api.common.ids import uuid7
 from api.events.sql import execute
-from api.events.writer import SampleRow, report_digest, sample_insert
+from api.events.writer import (
+    SampleRow,
+    report_digest,
+    sample_insert,
+    sample_prepare,
+    sample_with_rows_insert,
+)
 
 logger = logging.getLogger("api.ingest")
 
@@ -107,6 +113,9 @@ class DirectSink:
         from api.ingest.stats import sample_stored
 
         state = _owned(connection_state_read(sample.connection_id), sample.session_id)
+        if db.vendor == "postgresql":
+            self._accept_in_one_statement(sample, state)
+            return
         # One transaction for the sample and its metrics: one commit (one
         # WAL flush) per request instead of one per statement. No savepoint:
         # if anything fails the request fails and the SDK retries it.
@@ -120,6 +129,41 @@ class DirectSink:
                     at=sample.at,
                     data=orjson.loads(sample.raw),
                 )
+
+    def _accept_in_one_statement(self, sample: Accepted, state: ConnectionState) -> None:
+        """PostgreSQL: the report is analysed first, and the sample and its
+        metric rows are stored by one statement (one round trip, its own
+        transaction) when the analysis hands the rows over; the detectors
+        then run only if the sample was new. A round trip costs ~70 µs of
+        CPU on either side here, and the transaction took five."""
+        from api.ingest.stats import sample_stored
+        from api.quality import services as quality
+        from api.quality.models import TrackMetric
+        from api.quality.services import METRIC_COLUMNS
+
+        prepared = sample_prepare(row=_row(sample, state), raw_report=sample.raw)
+        stored: list[bool] = []
+
+        def store(rows: list) -> bool:
+            stored.append(
+                sample_with_rows_insert(
+                    prepared, model=TrackMetric, columns=METRIC_COLUMNS, rows=rows
+                )
+            )
+            return stored[0]
+
+        with quality.stored_with_metrics(store):
+            sample_stored(
+                sample_id=prepared.id,
+                connection_id=sample.connection_id,
+                state=state,
+                at=sample.at,
+                data=orjson.loads(sample.raw),
+            )
+        if not stored:
+            # The analysis failed before it stored anything (it is logged):
+            # the sample itself is never lost.
+            store([])
 
 
 def _row(sample: Accepted, state: ConnectionState) -> SampleRow:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -292,6 +292,25 @@ def _counters_prune(extraction: metrics.Extraction) -> dict[str, dict]:
 _metric_batch: ContextVar[list | None] = ContextVar("metric_batch", default=None)
 
 
+# Where the metric rows of the sample being analysed go when the sample
+# itself is not stored yet (the direct sink on PostgreSQL stores both in one
+# statement): called with the rows, returns whether the sample was new. A
+# retried sample is then neither analysed nor counted.
+_sample_store: ContextVar[Callable[[list], bool] | None] = ContextVar("sample_store", default=None)
+
+
+@contextmanager
+def stored_with_metrics(store: Callable[[list], bool]) -> Iterator[None]:
+    """Within this block, the analysis of a sample hands its metric rows to
+    ``store``, which stores the sample with them; the detectors run only if
+    it says the sample was new."""
+    token = _sample_store.set(store)
+    try:
+        yield
+    finally:
+        _sample_store.reset(token)
+
+
 @contextmanager
 def metrics_batched() -> Iterator[None]:
     """Within this block, the metrics of every analysed sample are inserted
@@ -338,14 +357,18 @@ def _sample_analyse(*, context: SampleContext, data: dict) -> None:
             previous=state.counters,
             track_ids=context.track_ids,
         )
-        state.counters = _counters_prune(extraction)
-        if extraction.streams:
-            rows = [_metric_row(context, s) for s in extraction.streams]
+        rows = [_metric_row(context, s) for s in extraction.streams]
+        store = _sample_store.get()
+        if store is not None:
+            if not store(rows):
+                return  # a retry of a stored sample: nothing to analyse
+        elif rows:
             batch = _metric_batch.get()
             if batch is None:
                 _metric_rows_insert(rows)
             else:
                 batch.extend(rows)
+        state.counters = _counters_prune(extraction)
         marks = Marks(
             own=STATE.marks_load(context.conference_id, context.participant_id),
             peer=STATE.marks_load(context.conference_id, context.peer_id),
