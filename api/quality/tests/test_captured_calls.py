@@ -85,7 +85,7 @@ def test_a_steady_state_stats_sample_costs_two_or_three_sql_statements(live, clo
     assert statements[0].startswith("SELECT") and "calls_connection" in statements[0]
     if db.vendor == "postgresql":
         assert len(statements) == 2, statements
-        assert statements[1].startswith("WITH s AS (INSERT INTO \"events_statssample\"")
+        assert statements[1].startswith('WITH s AS (INSERT INTO "events_statssample"')
         assert 'm AS (INSERT INTO "quality_trackmetric"' in statements[1]
     else:
         assert len(statements) == 3, statements
