@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
@@ -92,6 +93,17 @@ def sdk_endpoint(*methods: str) -> Callable:
                 return view(request)
             except ApiError as error:
                 return error_response(error)
+            except (OperationalError, InterfaceError) as exc:
+                # The database is away (restart, failover, too many
+                # connections): nothing was accepted, and the SDK retries a
+                # 503 like any failed request.
+                logger.warning(
+                    "database unavailable on %s %s: %s",
+                    request.method,
+                    request.path_info,
+                    exc.__class__.__name__,
+                )
+                return error_response(ApiError("service_unavailable"))
             except Exception:
                 logger.exception("unhandled error on %s %s", request.method, request.path_info)
                 return error_response(ApiError("server_error"))

@@ -312,3 +312,23 @@ def test_a_sample_whose_analysis_fails_is_still_stored(call, monkeypatch, caplog
     assert StatsSample.objects.count() == 1
     assert not TrackMetric.objects.exists()
     assert "quality analysis failed" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_database_outage_is_a_503_the_sdk_retries_not_a_500(call, monkeypatch, caplog):
+    from django.db import OperationalError
+
+    from api.ingest import sinks
+
+    def away(connection_id):
+        raise OperationalError("connection refused")
+
+    alice, _, link = call
+    monkeypatch.setattr(sinks, "connection_state_read", away)
+
+    response = alice.stats(link)
+
+    assert response.status == 503
+    assert response.json["error_code"] == "service_unavailable"
+    assert "database unavailable on POST /v1/stats: OperationalError" in caplog.text
+    assert alice.token not in caplog.text
