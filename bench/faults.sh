@@ -2,10 +2,12 @@
 # Fault injection under load (queued sink), the way docs/benchmarks.md records it:
 #   bench/faults.sh postgres   # PostgreSQL restarted 20 s into a 60 s saturate run
 #   bench/faults.sh worker     # the ingest worker SIGKILLed every 12 s (mid-batch) and restarted
+#   BENCH_SINK=direct bench/faults.sh postgres   # the same restart with the direct sink
 # Then the database check: every sample answered 2xx stored exactly once.
 set -euo pipefail
 FAULT="${1:?postgres or worker}"; SECONDS_RUN="${2:-60}"; CLIENTS="${3:-64}"
-export INGEST_SINK=queued REDIS_HOST="${REDIS_HOST:-redis://127.0.0.1:6379/9}"
+export INGEST_SINK="${BENCH_SINK:-queued}"
+if [ "$INGEST_SINK" = queued ]; then export REDIS_HOST="${REDIS_HOST:-redis://127.0.0.1:6379/9}"; fi
 source "$(dirname "$0")/server.sh"
 OUT="$ROOT/bench/results"; mkdir -p "$OUT"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
@@ -13,11 +15,11 @@ trap bench_stop EXIT
 
 bench_reset_db
 bench_start_server
-bench_start_worker
+if [ "$INGEST_SINK" = queued ]; then bench_start_worker; fi
 cd "$ROOT"
 $PY bench/load.py saturate --api-key "$BENCH_API_KEY" --url "http://127.0.0.1:$PORT/v1" \
   --clients "$CLIENTS" --connections 64 --duration "$SECONDS_RUN" --server-pid "$SERVER_PID" \
-  --verify --verify-wait 300 --json "$OUT/$STAMP-fault-$FAULT.json" > "/tmp/pm-fault-$FAULT.log" 2>&1 &
+  --verify --verify-wait 300 --json "$OUT/$STAMP-fault-$FAULT-$INGEST_SINK.json" > "/tmp/pm-fault-$FAULT.log" 2>&1 &
 LOAD=$!
 sleep 25   # setup (~5 s) and 20 s of load
 case "$FAULT" in
@@ -39,4 +41,4 @@ esac
 wait "$LOAD"
 grep -E '"requests_per_s"|"ok_2xx"|"status_errors"|"timeouts"|"answered_2xx"|"stored"|"lost"|"stored_without_2xx"|"duplicated"' \
   "/tmp/pm-fault-$FAULT.log"
-tail -2 /tmp/pm-bench-worker.log
+if [ "$INGEST_SINK" = queued ]; then tail -2 /tmp/pm-bench-worker.log; fi
