@@ -11,7 +11,7 @@ import pytest
 
 from api.calls.models import Connection
 from api.events.models import StatsSample
-from api.events.sql import UNNEST_FROM_ROWS
+from api.events.sql import COPY_FROM_ROWS
 from api.events.writer import SampleRow, rows_insert, sample_prepare, samples_insert
 from api.quality.models import TrackMetric
 from api.quality.services import METRIC_COLUMNS
@@ -40,7 +40,7 @@ def _samples(connection: Connection, clock, count: int) -> list:
     ]
 
 
-@pytest.mark.parametrize("count", [3, UNNEST_FROM_ROWS + 8])
+@pytest.mark.parametrize("count", [3, COPY_FROM_ROWS + 8])
 def test_samples_are_stored_once_few_or_batched(connection, clock, count):
     samples = _samples(connection, clock, count)
     # A retry of the first (another id, the same report) rides in the batch.
@@ -59,7 +59,7 @@ def test_samples_are_stored_once_few_or_batched(connection, clock, count):
     assert samples_insert(samples) == set()
 
 
-@pytest.mark.parametrize("count", [4, UNNEST_FROM_ROWS + 8])
+@pytest.mark.parametrize("count", [4, COPY_FROM_ROWS + 8])
 def test_metric_rows_keep_every_value_and_null_few_or_batched(connection, clock, count):
     def row(i: int) -> tuple:
         values = {

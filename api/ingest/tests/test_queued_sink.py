@@ -175,3 +175,24 @@ def test_a_sample_of_a_deleted_connection_is_dropped_without_blocking_the_others
     assert worker.stats.stored == 1 and worker.stats.dropped == 1
     assert StatsSample.objects.filter(connection_id=link.connection_id).count() == 1
     assert redis_client().xlen(queued) == 0
+
+
+def test_a_batch_large_enough_to_be_copied_is_stored_whole(call, queued):
+    from api.events.sql import COPY_FROM_ROWS
+
+    alice, link = call
+    report = stats_report()
+    for _ in range(COPY_FROM_ROWS + 8):
+        assert alice.stats(link, report).status == 200
+        report = next_report(report)
+    assert alice.stats(link, stats_report()).status == 200  # a retry of the first
+
+    worker = drain()
+
+    count = COPY_FROM_ROWS + 8
+    assert (worker.stats.stored, worker.stats.duplicates) == (count, 1)
+    assert StatsSample.objects.count() == count
+    rtp_reports = sum(
+        len(report[kind][d]) for kind in ("audio", "video") for d in ("inbound", "outbound")
+    )
+    assert TrackMetric.objects.count() == count * rtp_reports
