@@ -34,9 +34,15 @@ def execute(sql: str, params: list[Any], *, fetch: str | None = None) -> Any:
     with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
         cursor.execute(sql, params)
         result = _fetch(cursor, fetch)
+    _logged(db, sql, started)
+    return result
+
+
+def _logged(db, sql: str, started: float) -> None:
+    """Record a statement in Django's query log (when it keeps one), so
+    query-count tests and the debug toolbar see the hot path too."""
     if db.queries_logged:
         db.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
-    return result
 
 
 def _fetch(cursor, fetch: str | None) -> Any:
@@ -119,10 +125,7 @@ def _copied(
         cursor.execute(f'{head} SELECT {column_list} FROM "{stage}"{tail}')
         found = cursor.fetchall() if returning else []
         cursor.execute(f'TRUNCATE "{stage}"')
-    if db.queries_logged:
-        db.queries_log.append(
-            {"sql": f'COPY "{stage}" … {head} …', "time": f"{time.monotonic() - started:.3f}"}
-        )
+    _logged(db, f'COPY "{stage}" … {head} …', started)
     return found
 
 
@@ -140,8 +143,7 @@ def _pipelined(sql: str, rows: list, *, returning: bool) -> list:
                 found.extend(cursor.fetchall())
                 if not cursor.nextset():
                     break
-    if db.queries_logged:
-        db.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+    _logged(db, sql, started)
     return found
 
 

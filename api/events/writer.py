@@ -10,6 +10,7 @@ and SQLite (3.35+) both speak this SQL.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -115,21 +116,22 @@ def sample_with_rows_insert(
     import orjson
 
     db = connections[DEFAULT_DB_ALIAS]
+    payload = orjson.dumps([dict(zip(columns, row, strict=True)) for row in rows])
+    sql = _sample_with_rows_sql(model, columns)
+    return execute(sql, [*_params(sample, db), payload.decode()], fetch="one") is not None
+
+
+@functools.cache
+def _sample_with_rows_sql(model, columns: tuple[str, ...]) -> str:
     table = model._meta.db_table
-    sql = (
-        f"WITH s AS ({_insert_head()} VALUES ({', '.join(['%s'] * len(_COLUMNS))}){_ON_CONFLICT}), "
+    return (
+        f'WITH s AS (INSERT INTO "{StatsSample._meta.db_table}" ({", ".join(_COLUMNS)}) '
+        f"VALUES ({', '.join(['%s'] * len(_COLUMNS))}){_ON_CONFLICT}), "
         f'm AS (INSERT INTO "{table}" ({", ".join(columns)}) '
         f'SELECT {", ".join(columns)} FROM json_populate_recordset(NULL::"{table}", %s::json) '
         "WHERE EXISTS (SELECT 1 FROM s)) "
         "SELECT id FROM s"
     )
-    payload = orjson.dumps([dict(zip(columns, row, strict=True)) for row in rows])
-    found = execute(sql, [*_params(sample, db), payload.decode()], fetch="one")
-    return found is not None
-
-
-def _insert_head() -> str:
-    return f'INSERT INTO "{StatsSample._meta.db_table}" ({", ".join(_COLUMNS)})'
 
 
 def sample_insert(*, row: SampleRow, raw_report: bytes) -> uuid.UUID | None:

@@ -3,8 +3,10 @@
 Two sinks behind one interface (``accept``):
 
 * ``DirectSink`` (default; SQLite and small installs): reads the connection
-  and inserts the sample in the request — two SQL statements — then runs the
-  post-storage work (connection type, tracks, metrics, detection) inline.
+  and stores the sample in the request, with the post-storage work
+  (connection type, tracks, metrics, detection) inline. On PostgreSQL the
+  report is analysed first and one statement stores the sample with its
+  metrics; on SQLite one transaction inserts the sample, then the metrics.
 * ``QueuedSink`` (``INGEST_SINK=queued``, needs Redis): the request runs no
   SQL in steady state. The connection's owner comes from a per-process cache
   (read from the database once); one Lua script in Redis then refuses the

@@ -1,8 +1,9 @@
 """``POST /v1/stats``: the hot path.
 
 The body is checked here and handed to a sink (api.ingest.sinks): with the
-direct sink, steady state is two SQL statements (read the connection, insert
-the sample); with the queued sink, none. Tracks a report names are
+direct sink, steady state is two SQL statements on PostgreSQL (read the
+connection; insert the sample with its metrics) and three on SQLite; with
+the queued sink, none. Tracks a report names are
 created once and then found in a per-process map; the connection type is
 written only when it changes, and never reset by an early sample that has
 no selected candidate pair yet.

@@ -287,50 +287,66 @@ def _counters_prune(extraction: metrics.Extraction) -> dict[str, dict]:
     return {key: value for key, value in counters.items() if key in keep}
 
 
-# Rows of metrics waiting for one INSERT while a batch of samples is
-# analysed (the queued sink's worker); None: insert per sample.
-_metric_batch: ContextVar[list | None] = ContextVar("metric_batch", default=None)
+# Where the metric rows of an analysed sample go: called with the rows, it
+# returns whether the sample was new (False: a retry of a stored sample,
+# neither analysed nor counted). By default each sample's rows are inserted
+# (the sample itself was stored before its analysis).
+_metric_rows_sink: ContextVar[Callable[[list], bool] | None] = ContextVar(
+    "metric_rows_sink", default=None
+)
 
 
-# Where the metric rows of the sample being analysed go when the sample
-# itself is not stored yet (the direct sink on PostgreSQL stores both in one
-# statement): called with the rows, returns whether the sample was new. A
-# retried sample is then neither analysed nor counted.
-_sample_store: ContextVar[Callable[[list], bool] | None] = ContextVar("sample_store", default=None)
+def _metric_rows_store(rows: list[tuple]) -> bool:
+    sink = _metric_rows_sink.get()
+    if sink is not None:
+        return sink(rows)
+    if rows:
+        _metric_rows_insert(rows)
+    return True
+
+
+@contextmanager
+def _metric_rows_to(sink: Callable[[list], bool]) -> Iterator[None]:
+    token = _metric_rows_sink.set(sink)
+    try:
+        yield
+    finally:
+        _metric_rows_sink.reset(token)
 
 
 @contextmanager
 def stored_with_metrics(store: Callable[[list], bool]) -> Iterator[None]:
     """Within this block, the analysis of a sample hands its metric rows to
-    ``store``, which stores the sample with them; the detectors run only if
-    it says the sample was new."""
-    token = _sample_store.set(store)
-    try:
+    ``store``, which stores the sample with them (the direct sink on
+    PostgreSQL, in one statement); the detectors run only if it says the
+    sample was new."""
+    with _metric_rows_to(store):
         yield
-    finally:
-        _sample_store.reset(token)
 
 
 @contextmanager
 def metrics_batched() -> Iterator[None]:
     """Within this block, the metrics of every analysed sample are inserted
-    together when the block ends (inside the caller's transaction); on an
-    exception nothing is inserted."""
+    together when the block ends (inside the caller's transaction, the
+    queued sink's worker); on an exception nothing is inserted."""
     rows: list = []
-    token = _metric_batch.set(rows)
-    try:
+
+    def collect(sample_rows: list) -> bool:
+        rows.extend(sample_rows)
+        return True
+
+    with _metric_rows_to(collect):
         yield
-    finally:
-        _metric_batch.reset(token)
     _metric_rows_insert(rows)
 
 
 def sample_received(*, context: SampleContext, data: dict) -> None:
-    """A new stats sample was stored: store its per-track metrics (one
-    multi-row INSERT) and run the live detectors on them.
+    """A stats sample arrived: store its per-track metrics and run the live
+    detectors on them.
 
-    Retries of a stored sample never arrive here (the sample insert is
-    idempotent), so a sample is analysed once."""
+    A sample is analysed once: a retry of a stored sample either never
+    arrives here (the sample was inserted first, idempotently) or is
+    recognised when its rows are handed over (``stored_with_metrics``)."""
     try:
         _sample_analyse(context=context, data=data)
     except DatabaseError:
@@ -357,17 +373,8 @@ def _sample_analyse(*, context: SampleContext, data: dict) -> None:
             previous=state.counters,
             track_ids=context.track_ids,
         )
-        rows = [_metric_row(context, s) for s in extraction.streams]
-        store = _sample_store.get()
-        if store is not None:
-            if not store(rows):
-                return  # a retry of a stored sample: nothing to analyse
-        elif rows:
-            batch = _metric_batch.get()
-            if batch is None:
-                _metric_rows_insert(rows)
-            else:
-                batch.extend(rows)
+        if not _metric_rows_store([_metric_row(context, s) for s in extraction.streams]):
+            return  # a retry of a stored sample: nothing to analyse
         state.counters = _counters_prune(extraction)
         marks = Marks(
             own=STATE.marks_load(context.conference_id, context.participant_id),
