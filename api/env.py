@@ -116,6 +116,9 @@ class Config:
     ingest_sink: str
     stats_retention_days: int
     ingest_stream: str
+    ingest_spool: bool
+    ingest_spool_dir: Path
+    ingest_spool_fsync_seconds: float
 
 
 def load() -> Config:
@@ -178,4 +181,7 @@ def load() -> Config:
         ingest_sink=ingest_sink,
         stats_retention_days=_int("STATS_RETENTION_DAYS", 30),
         ingest_stream=_get("INGEST_STREAM", "pm:stats") or "pm:stats",
+        ingest_spool=_bool("INGEST_SPOOL", True),
+        ingest_spool_dir=Path(_get("INGEST_SPOOL_DIR") or (data_dir / "spool")),
+        ingest_spool_fsync_seconds=_float("INGEST_SPOOL_FSYNC_SECONDS", 1.0),
     )

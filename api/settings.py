@@ -184,6 +184,10 @@ INGEST = {
     "SINK": CONFIG.ingest_sink,
     "STREAM": CONFIG.ingest_stream,
     "GROUP": "ingest",
+    # The queued sink's local spool (api.ingest.spool): on by default.
+    "SPOOL": CONFIG.ingest_spool,
+    "SPOOL_DIR": CONFIG.ingest_spool_dir,
+    "SPOOL_FSYNC_SECONDS": CONFIG.ingest_spool_fsync_seconds,
     # How long an ended connection is remembered as ended in Redis.
     "ENDED_SECONDS": 3 * 86400,
     # Days of raw samples and per-track metrics kept (0: for ever);

@@ -23,6 +23,8 @@ once, which is the only way to make the SDK stop sending.
 
 from __future__ import annotations
 
+import atexit
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -49,6 +51,7 @@ from api.events.writer import (
     sample_prepare,
     sample_with_rows_insert,
 )
+from api.ingest.spool import Spool, SpoolFull
 
 logger = logging.getLogger("api.ingest")
 
@@ -179,19 +182,27 @@ def _row(sample: Accepted, state: ConnectionState) -> SampleRow:
 
 # ------------------------------------------------------------------ queued
 
-# KEYS: ended marker, stream. ARGV: message.
-# Returns -1 (connection ended) or 1 (queued). A retried sample is queued
-# again: the worker's insert recognises it by the report digest (the unique
-# key of the samples table) and stores nothing, which costs less than a
-# de-duplication key per sample kept in Redis.
+# KEYS: the stream, then one ended marker per message (the marker of its
+# connection). ARGV: a flag, then the messages. Returns, per message, 1
+# (queued) or -1 (its connection ended): with the flag "1" the message is
+# queued all the same (the spool forwards samples already answered 2xx,
+# which must not be lost), with "0" it is not (the request is refused).
+# A retried sample is queued again: the worker's insert recognises it by the
+# report digest (the unique key of the samples table) and stores nothing,
+# which costs less than a de-duplication key per sample kept in Redis.
 _ACCEPT_LUA = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
-redis.call('XADD', KEYS[2], '*', 'm', ARGV[1])
-return 1
+local keep = ARGV[1] == '1'
+local out = {}
+for i = 2, #ARGV do
+  local ended = redis.call('EXISTS', KEYS[i]) == 1
+  if keep or not ended then
+    redis.call('XADD', KEYS[1], '*', 'm', ARGV[i])
+  end
+  out[i - 1] = ended and -1 or 1
+end
+return out
 """
-_ACCEPT_SHA = hashlib.sha1(_ACCEPT_LUA.encode()).hexdigest()
-# EVALSHA <sha> 2 (the two keys and the message follow): 6 parts.
-_EVALSHA_HEAD = b"*6\r\n$7\r\nEVALSHA\r\n$40\r\n%b\r\n$1\r\n2\r\n" % _ACCEPT_SHA.encode()
+_ACCEPT_SHA = hashlib.sha1(_ACCEPT_LUA.encode()).hexdigest().encode()
 
 
 @functools.cache
@@ -203,8 +214,11 @@ def redis_client():
     )
 
 
+_ENDED_PREFIX = b"pm:ended:"
+
+
 def _ended_key(connection_id: uuid.UUID) -> bytes:
-    return b"pm:ended:%b" % connection_id.hex.encode()
+    return _ENDED_PREFIX + connection_id.hex.encode()
 
 
 # connection id → state, for connections this process has seen open.
@@ -277,14 +291,28 @@ def _bulk(value: bytes) -> bytes:
     return b"$%d\r\n%b\r\n" % (len(value), value)
 
 
+def accept_command(stream: bytes, items: list[tuple[bytes, bytes]], *, keep: bool) -> bytes:
+    """``EVALSHA`` of the accept script for (connection id hex, message)
+    pairs, written out in RESP: redis-py's generic packer walked each 8 KB
+    report once more."""
+    parts = [b"EVALSHA", _ACCEPT_SHA, b"%d" % (len(items) + 1), stream]
+    parts.extend(_ENDED_PREFIX + connection_hex for connection_hex, _ in items)
+    parts.append(b"1" if keep else b"0")
+    parts.extend(message for _, message in items)
+    return b"*%d\r\n%b" % (len(parts), b"".join(_bulk(part) for part in parts))
+
+
 class QueuedSink:
-    """Accepts into a Redis stream with one script call per sample, sent on
-    a connection of the thread's own: redis-py's client-level call (pool
-    checkout, instrumentation, response callbacks) cost twice the command
-    itself."""
+    """Accepts into a Redis stream: through the spool (api.ingest.spool;
+    the default), or with one script call per request (``INGEST_SPOOL=off``).
+    Redis is spoken to on connections of the sink's own, one per thread:
+    redis-py's client-level call (pool checkout, instrumentation, response
+    callbacks) cost twice the command itself."""
 
     def __init__(self) -> None:
         self._local = threading.local()
+        self._spool: Spool | None = None
+        self._spool_lock = threading.Lock()
 
     def _connection(self):
         connection = getattr(self._local, "connection", None)
@@ -293,25 +321,54 @@ class QueuedSink:
             connection = self._local.connection = pool.connection_class(**pool.connection_kwargs)
         return connection
 
-    def _script(self, *args: bytes) -> int:
+    def send(self, items: list[tuple[bytes, bytes]], *, keep: bool = True) -> list[int]:
+        """Run the accept script for (connection id hex, message) pairs:
+        per pair 1 (queued) or -1 (the connection had ended; queued all the
+        same with ``keep``)."""
         import redis
 
         connection = self._connection()
+        stream = settings.INGEST["STREAM"].encode()
         try:
-            # The command written out in RESP (redis-py's generic packer
-            # walked the 8 KB report once more), sent in one write.
             connection.send_packed_command(
-                [_EVALSHA_HEAD + b"".join(_bulk(arg) for arg in args)], check_health=True
+                [accept_command(stream, items, keep=keep)], check_health=True
             )
             try:
                 return connection.read_response()
             except redis.exceptions.NoScriptError:
                 # Redis restarted (or flushed its scripts): send the text.
-                connection.send_command("EVAL", _ACCEPT_LUA, 2, *args)
+                keys = [_ENDED_PREFIX + connection_hex for connection_hex, _ in items]
+                messages = [message for _, message in items]
+                flag = b"1" if keep else b"0"
+                connection.send_command(
+                    "EVAL", _ACCEPT_LUA, len(keys) + 1, stream, *keys, flag, *messages
+                )
                 return connection.read_response()
         except Exception:
-            connection.disconnect()  # the next sample reconnects
+            connection.disconnect()  # the next call reconnects
             raise
+
+    @property
+    def spool(self) -> Spool:
+        if self._spool is None:
+            with self._spool_lock:
+                if self._spool is None:
+                    self._spool = Spool(
+                        settings.INGEST["SPOOL_DIR"],
+                        self.send,
+                        on_ended=_ended_seen,
+                        fsync_seconds=settings.INGEST["SPOOL_FSYNC_SECONDS"],
+                    )
+                    atexit.register(self._spool.close)
+        return self._spool
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every sample this process accepted is in Redis."""
+        return self._spool is None or self._spool.flush(timeout)
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
 
     def accept(self, sample: Accepted) -> None:
         state = _states.get(sample.connection_id)
@@ -323,12 +380,18 @@ class QueuedSink:
         else:
             _owned(state, sample.session_id)
         message = message_encode(uuid7(), state, sample)
+        connection_hex = sample.connection_id.hex.encode()
+        if settings.INGEST["SPOOL"]:
+            try:
+                self.spool.put(connection_hex, message)
+            except (SpoolFull, OSError) as exc:
+                # Not accepted: the SDK retries, so nothing is lost.
+                logger.warning("stats spool refused a sample: %s", exc)
+                raise ApiError("service_unavailable") from exc
+            return
         try:
-            result = self._script(
-                _ended_key(sample.connection_id), settings.INGEST["STREAM"].encode(), message
-            )
+            (result,) = self.send([(connection_hex, message)], keep=False)
         except Exception as exc:
-            # Not accepted: the SDK retries, so nothing is lost.
             logger.warning("stats queue unavailable: %s", exc.__class__.__name__)
             raise ApiError("service_unavailable") from exc
         if result == -1:
@@ -336,9 +399,25 @@ class QueuedSink:
             raise ApiError("connection_ended")
 
 
+def _ended_seen(connection_hex: bytes) -> None:
+    """Redis said a forwarded sample's connection had ended (in another
+    process): refuse its next sample here too."""
+    connection_id = uuid.UUID(connection_hex.decode())
+    state = _states.get(connection_id)
+    if state is not None and not state.ended:
+        _states[connection_id] = dataclasses.replace(state, ended=True)
+
+
+_sinks: list[QueuedSink] = []
+
+
 @functools.cache
 def current_sink() -> DirectSink | QueuedSink:
-    return QueuedSink() if settings.INGEST["SINK"] == "queued" else DirectSink()
+    if settings.INGEST["SINK"] != "queued":
+        return DirectSink()
+    sink = QueuedSink()
+    _sinks.append(sink)
+    return sink
 
 
 def connections_ended(connection_ids: list[uuid.UUID]) -> None:
@@ -361,6 +440,9 @@ def connections_ended(connection_ids: list[uuid.UUID]) -> None:
 @receiver(setting_changed)
 def _sink_settings_changed(setting: str, **kwargs) -> None:
     if setting in {"INGEST", "REDIS_URL"}:
+        for sink in _sinks:
+            sink.close()
+        _sinks.clear()
         current_sink.cache_clear()
         redis_client.cache_clear()
         _states.clear()

@@ -1,7 +1,8 @@
 """The queued sink: the request runs no SQL, Redis recognises ended
 connections, and the worker stores each accepted sample exactly once (a
 retried request, or a redelivery after a crash between its commit and its
-acknowledgement, stores nothing)."""
+acknowledgement, stores nothing). Each behaviour holds with the spool (the
+default) and without it (``INGEST_SPOOL=off``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from api.calls.models import Connection
 from api.events.models import StatsSample
-from api.ingest.sinks import redis_client
+from api.ingest.sinks import current_sink, redis_client
 from api.ingest.tests.fake_sdk import next_report, stats_report
 from api.ingest.worker import IngestWorker
 from api.quality.models import TrackMetric
@@ -19,13 +20,25 @@ from api.quality.models import TrackMetric
 pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 
 
-@pytest.fixture
-def queued(settings):
+@pytest.fixture(params=["spool", "no-spool"])
+def queued(request, settings, tmp_path):
     stream = f"pm:test:{uuid.uuid4().hex}"
-    settings.INGEST = {**settings.INGEST, "SINK": "queued", "STREAM": stream}
+    settings.INGEST = {
+        **settings.INGEST,
+        "SINK": "queued",
+        "STREAM": stream,
+        "SPOOL": request.param == "spool",
+        "SPOOL_DIR": tmp_path / "spool",
+    }
     yield stream
-    client = redis_client()
-    client.delete(stream)
+    current_sink().close()
+    redis_client().delete(stream)
+
+
+def in_redis(stream: str) -> int:
+    """Samples in the stream once this process's spool has forwarded all."""
+    assert current_sink().flush(timeout=10)
+    return redis_client().xlen(stream)
 
 
 @pytest.fixture
@@ -36,6 +49,7 @@ def call(page, queued):
 
 
 def drain(consumer: str = "test") -> IngestWorker:
+    assert current_sink().flush(timeout=10)
     worker = IngestWorker(consumer=consumer, block_ms=10, claim_idle_ms=60_000)
     worker.ensure_group()
     while worker.run_once():
@@ -52,7 +66,7 @@ def test_a_queued_sample_costs_no_sql_in_steady_state(call, queued, django_asser
         response = alice.stats(link, next_report(report))
 
     assert response.status == 200 and response.json == ""
-    assert redis_client().xlen(queued) == 2
+    assert in_redis(queued) == 2
     assert StatsSample.objects.count() == 0
 
 
@@ -110,11 +124,12 @@ def test_the_accept_script_is_sent_again_after_redis_forgot_it(call, queued):
     alice, link = call
     report = stats_report()
     assert alice.stats(link, report).status == 200
+    assert in_redis(queued) == 1
     redis_client().script_flush()
 
     assert alice.stats(link, next_report(report)).status == 200
 
-    assert redis_client().xlen(queued) == 2
+    assert in_redis(queued) == 2
 
 
 def test_an_ended_connection_is_refused_at_once_even_from_the_cache(
@@ -144,6 +159,7 @@ def test_a_worker_killed_after_its_commit_stores_nothing_twice(call, queued):
     from api.ingest.worker import batch_store
 
     client = redis_client()
+    assert current_sink().flush(timeout=10)
     IngestWorker(consumer="crashed").ensure_group()
     reply = client.xreadgroup("ingest", "crashed", {queued: ">"}, count=10)
     messages = reply[0][1]
@@ -196,3 +212,70 @@ def test_a_batch_large_enough_to_be_copied_is_stored_whole(call, queued):
         len(report[kind][d]) for kind in ("audio", "video") for d in ("inbound", "outbound")
     )
     assert TrackMetric.objects.count() == count * rtp_reports
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_one_script_call_accepts_several_samples_and_reports_the_ended(queued, keep):
+    from api.ingest.sinks import QueuedSink
+
+    client = redis_client()
+    live, ended = uuid.uuid4().hex.encode(), uuid.uuid4().hex.encode()
+    client.set(b"pm:ended:" + ended, b"1", ex=60)
+    try:
+        results = QueuedSink().send(
+            [(live, b"first"), (ended, b"late"), (live, b"second")], keep=keep
+        )
+    finally:
+        client.delete(b"pm:ended:" + ended)
+
+    assert results == [1, -1, 1]
+    queued_messages = [fields[b"m"] for _, fields in client.xrange(queued)]
+    # The spool forwards samples already answered 2xx: a late one is kept.
+    assert queued_messages == ([b"first", b"late", b"second"] if keep else [b"first", b"second"])
+
+
+def test_a_connection_ended_in_another_process_is_refused_here_too(call, queued, settings):
+    alice, link = call
+    report = stats_report()
+    assert alice.stats(link, report).status == 200  # the state is now cached here
+    # Another process ended the connection: only Redis knows.
+    redis_client().set(b"pm:ended:" + link.connection_id.replace("-", "").encode(), b"1", ex=60)
+
+    first = alice.stats(link, next_report(report))
+    if settings.INGEST["SPOOL"]:
+        # Answered before Redis was asked, so kept; Redis's answer reaches
+        # this process's cache when the spool forwards it.
+        assert first.status == 200
+        assert in_redis(queued) == 2
+        first = alice.stats(link, next_report(next_report(report)))
+    assert first.status == 400
+    assert first.json["error_code"] == "connection_ended"
+
+
+def test_spool_forward_sends_what_stopped_processes_left(queued, settings, tmp_path):
+    import io
+
+    from django.core.management import call_command
+
+    from api.ingest.spool import record
+
+    directory = tmp_path / "left"
+    directory.mkdir()
+    live = uuid.uuid4().hex.encode()
+    (directory / "web-1-0a-00000001.spool").write_bytes(
+        record(live, b"first") + record(live, b"second")
+    )
+    out = io.StringIO()
+
+    call_command("spool_forward", dir=directory, stdout=out)
+
+    assert "forwarded 2 samples" in out.getvalue()
+    assert [fields[b"m"] for _, fields in redis_client().xrange(queued)] == [b"first", b"second"]
+    assert list(directory.iterdir()) == []
+
+
+def test_the_worker_refuses_a_nice_value_the_system_would_not_take():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="0 to 19"):
+        call_command("ingest_worker", nice=20)

@@ -5,6 +5,7 @@ SIGTERM or Ctrl-C, which finishes the batch in hand first."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import time
@@ -42,10 +43,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--progress", type=float, default=10, help="Seconds between progress lines."
         )
+        parser.add_argument(
+            "--nice",
+            type=int,
+            default=0,
+            help="Lower this worker's CPU priority by N (0-19). On a machine it shares with "
+            "web processes, 19 lets them answer first when the CPU is saturated; the worker "
+            "catches up when the load drops (docs/scaling.md).",
+        )
 
     def handle(self, *args, **options) -> None:
         if not settings.REDIS_URL:
             raise CommandError("The ingest worker needs REDIS_HOST (the queue is a Redis stream).")
+        if not 0 <= options["nice"] <= 19:
+            raise CommandError("--nice takes 0 to 19.")
+        if options["nice"]:
+            os.nice(options["nice"])
         worker = IngestWorker(
             consumer=options["consumer"],
             batch_size=options["batch"],
