@@ -2,10 +2,12 @@
 # Fault injection under load (queued sink), the way docs/benchmarks.md records it:
 #   bench/faults.sh postgres   # PostgreSQL restarted 20 s into a 60 s saturate run
 #   bench/faults.sh worker     # the ingest worker SIGKILLed every 12 s (mid-batch) and restarted
+#   bench/faults.sh web        # a web process SIGKILLed every 12 s (granian respawns it); the
+#                              # samples its spool held are forwarded by another process
 #   BENCH_SINK=direct bench/faults.sh postgres   # the same restart with the direct sink
 # Then the database check: every sample answered 2xx stored exactly once.
 set -euo pipefail
-FAULT="${1:?postgres or worker}"; SECONDS_RUN="${2:-60}"; CLIENTS="${3:-64}"
+FAULT="${1:?postgres, worker or web}"; SECONDS_RUN="${2:-60}"; CLIENTS="${3:-64}"
 export INGEST_SINK="${BENCH_SINK:-queued}"
 if [ "$INGEST_SINK" = queued ]; then export REDIS_HOST="${REDIS_HOST:-redis://127.0.0.1:6379/9}"; fi
 source "$(dirname "$0")/server.sh"
@@ -35,6 +37,14 @@ case "$FAULT" in
       sleep 2
       bench_start_worker
       sleep 10
+    done
+    ;;
+  web)
+    for _ in 1 2 3; do
+      victim="$(pgrep -P "$SERVER_PID" | head -n1)"
+      echo "$(date -u +%T) SIGKILL web process $victim (spool: $(ls "$DATA_DIR/spool" 2>/dev/null | wc -l) files)"
+      kill -9 "$victim"
+      sleep 12
     done
     ;;
 esac

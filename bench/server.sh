@@ -13,6 +13,7 @@ bench_reset_db() {
   (cd "$ROOT" && $PY manage.py migrate -v0 && $PY manage.py maintain_partitions >/dev/null \
      && $PY manage.py quickstart --api-key "$BENCH_API_KEY" >/dev/null)
   if [ "${INGEST_SINK:-direct}" = queued ]; then
+    rm -rf "${INGEST_SPOOL_DIR:-$DATA_DIR/spool}"
     redis-cli -u "$REDIS_HOST" DEL "${INGEST_STREAM:-pm:stats}" >/dev/null
     redis-cli -u "$REDIS_HOST" --scan --pattern 'pm:*' | xargs -r -n 500 redis-cli -u "$REDIS_HOST" DEL >/dev/null
   fi
@@ -21,7 +22,8 @@ bench_reset_db() {
 bench_start_server() {
   (cd "$ROOT" && exec "$ROOT/.venv/bin/granian" --interface wsgi api.wsgi:application \
       --host 127.0.0.1 --port "$PORT" --workers "${BENCH_WORKERS:-2}" \
-      --blocking-threads "${BENCH_THREADS:-1}" --log-level warning >/tmp/pm-bench-server.log 2>&1) &
+      --blocking-threads "${BENCH_THREADS:-1}" --respawn-failed-workers --respawn-interval 1 \
+      --log-level warning >/tmp/pm-bench-server.log 2>&1) &
   SERVER_PID=$!
   for _ in $(seq 1 50); do
     curl -s -o /dev/null "http://127.0.0.1:$PORT/health" && break
