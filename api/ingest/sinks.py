@@ -51,7 +51,7 @@ from api.events.writer import (
     sample_prepare,
     sample_with_rows_insert,
 )
-from api.ingest.spool import Spool, SpoolFull
+from api.ingest.spool import SPOOL_THREAD, Spool, SpoolFull
 
 logger = logging.getLogger("api.ingest")
 
@@ -215,6 +215,7 @@ def redis_client():
 
 
 _ENDED_PREFIX = b"pm:ended:"
+_SPOOL_SOCKET_TIMEOUT = 30
 
 
 def _ended_key(connection_id: uuid.UUID) -> bytes:
@@ -318,7 +319,12 @@ class QueuedSink:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             pool = redis_client().connection_pool
-            connection = self._local.connection = pool.connection_class(**pool.connection_kwargs)
+            kwargs = dict(pool.connection_kwargs)
+            if threading.current_thread().name == SPOOL_THREAD:
+                # Nobody waits on the spool's calls, and a batch can be
+                # megabytes: a slow answer is better than a resend.
+                kwargs["socket_timeout"] = _SPOOL_SOCKET_TIMEOUT
+            connection = self._local.connection = pool.connection_class(**kwargs)
         return connection
 
     def send(self, items: list[tuple[bytes, bytes]], *, keep: bool = True) -> list[int]:

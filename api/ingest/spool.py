@@ -43,6 +43,7 @@ logger = logging.getLogger("api.ingest")
 _HEADER = struct.Struct(">II")
 _ID_BYTES = 32
 SUFFIX = ".spool"
+SPOOL_THREAD = "pm-spool"
 
 # (connection id hex, message) pairs → per pair 1 (queued) or -1 (queued, but
 # the connection had ended).
@@ -169,7 +170,7 @@ class Spool:
         with self._lock:
             if self._thread is not None:
                 return
-            self._thread = threading.Thread(target=self._run, name="pm-spool", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=SPOOL_THREAD, daemon=True)
             self._thread.start()
 
     # --------------------------------------------------------------- thread
