@@ -30,7 +30,7 @@ from django.db import connection as db
 
 from api.calls.models import Connection
 from api.events.writer import SampleRow, SampleToStore, samples_insert
-from api.ingest.sinks import QueuedSample, message_decode, redis_client
+from api.ingest.sinks import QueuedSample, message_decode
 from api.quality import services as quality
 
 logger = logging.getLogger("api.ingest.worker")
@@ -44,6 +44,7 @@ class WorkerStats:
     duplicates: int = 0
     dropped: int = 0
     retries: int = 0
+    redis_errors: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -130,8 +131,18 @@ class IngestWorker:
         block_ms: int = 1000,
         claim_idle_ms: int = 60_000,
         max_backoff_s: float = 10.0,
+        redis_url: str | None = None,
     ) -> None:
-        self.redis = redis_client()
+        import redis
+
+        # A client of its own: a batch read can be megabytes, and a loaded
+        # Redis may answer it slowly; that is no reason to give up on it.
+        self.redis = redis.Redis.from_url(
+            redis_url or settings.REDIS_URL,
+            socket_timeout=block_ms / 1000 + 30,
+            socket_connect_timeout=5,
+            health_check_interval=30,
+        )
         self.stream = settings.INGEST["STREAM"]
         self.group = settings.INGEST["GROUP"]
         self.consumer = consumer
@@ -141,6 +152,7 @@ class IngestWorker:
         self.max_backoff_s = max_backoff_s
         self.stats = WorkerStats()
         self._own_pending_done = False
+        self._redis_backoff = 0.5
 
     def ensure_group(self) -> None:
         try:
@@ -182,7 +194,33 @@ class IngestWorker:
 
     def run_once(self, should_stop: Callable[[], bool] = lambda: False) -> int:
         """Read, store and acknowledge one batch. Returns its size (0 when
-        the stream had nothing)."""
+        the stream had nothing, or Redis could not be reached: the worker
+        waits, then goes on)."""
+        import redis
+
+        try:
+            handled = self._batch_handle(should_stop)
+        except redis.exceptions.RedisError as exc:
+            # Whatever this consumer had read stays in its pending list
+            # (read, perhaps stored, not acknowledged): read that again
+            # first; storing it twice is a no-op.
+            self._own_pending_done = False
+            self.stats.redis_errors += 1
+            logger.warning(
+                "ingest worker %s: Redis unavailable (%s: %s); retrying in %.1f s",
+                self.consumer,
+                exc.__class__.__name__,
+                exc,
+                self._redis_backoff,
+            )
+            if not should_stop():
+                time.sleep(self._redis_backoff)
+            self._redis_backoff = min(self.max_backoff_s, self._redis_backoff * 2)
+            return 0
+        self._redis_backoff = 0.5
+        return handled
+
+    def _batch_handle(self, should_stop: Callable[[], bool]) -> int:
         messages = self._next_batch()
         if not messages:
             return 0
@@ -225,5 +263,11 @@ class IngestWorker:
         self.stats.duplicates += len(samples) - stored - dropped
         return len(ids)
 
-    def backlog(self) -> int:
-        return self.redis.xlen(self.stream)
+    def backlog(self) -> int | None:
+        """Messages in the stream; None when Redis cannot say."""
+        import redis
+
+        try:
+            return self.redis.xlen(self.stream)
+        except redis.exceptions.RedisError:
+            return None

@@ -279,3 +279,17 @@ def test_the_worker_refuses_a_nice_value_the_system_would_not_take():
 
     with pytest.raises(CommandError, match="0 to 19"):
         call_command("ingest_worker", nice=20)
+
+
+def test_the_worker_rides_out_redis_being_away(call, queued):
+    alice, link = call
+    assert alice.stats(link, stats_report()).status == 200
+    assert current_sink().flush(timeout=10)
+    # Nothing listens on port 1: every command fails to connect.
+    away = IngestWorker(consumer="test", block_ms=10, redis_url="redis://127.0.0.1:1/0")
+
+    assert away.run_once(should_stop=lambda: True) == 0
+    assert away.stats.redis_errors == 1
+    assert away.backlog() is None
+
+    assert drain().stats.stored == 1

@@ -75,7 +75,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         self.stdout.write(
             f"ingest worker {options['consumer']}: stream {worker.stream}, group {worker.group}, "
-            f"backlog {worker.backlog()}"
+            f"backlog {_shown(worker.backlog())}"
         )
         last = time.monotonic()
         while not stopping["flag"]:
@@ -89,10 +89,15 @@ class Command(BaseCommand):
                 s = worker.stats
                 self.stdout.write(
                     f"  stored {s.stored}  duplicates {s.duplicates}  dropped {s.dropped}  "
-                    f"retries {s.retries}  backlog {worker.backlog()}"
+                    f"retries {s.retries}  redis errors {s.redis_errors}  "
+                    f"backlog {_shown(worker.backlog())}"
                 )
         s = worker.stats
         self.stdout.write(
             f"stopped: {s.batches} batches, {s.stored} stored, {s.duplicates} duplicates, "
             f"{s.dropped} dropped, {s.retries} retries"
         )
+
+
+def _shown(backlog: int | None) -> str:
+    return "?" if backlog is None else str(backlog)
