@@ -32,8 +32,8 @@ bench_start_server() {
 }
 
 bench_start_worker() {
-  # BENCH_WORKER_NICE=N runs the worker at a lower CPU priority (nice N).
-  (cd "$ROOT" && exec nice -n "${BENCH_WORKER_NICE:-0}" $PY manage.py ingest_worker --consumer bench-worker --progress 5 \
+  # BENCH_WORKER_NICE=N runs the worker at a lower CPU priority (ingest_worker --nice N).
+  (cd "$ROOT" && exec $PY manage.py ingest_worker --consumer bench-worker --progress 5 --nice "${BENCH_WORKER_NICE:-0}" \
       >/tmp/pm-bench-worker.log 2>&1) &
   WORKER_PID=$!
 }
