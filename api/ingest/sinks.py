@@ -9,16 +9,20 @@ Two sinks behind one interface (``accept``):
   metrics; on SQLite one transaction inserts the sample, then the metrics.
 * ``QueuedSink`` (``INGEST_SINK=queued``, needs Redis): the request runs no
   SQL in steady state. The connection's owner comes from a per-process cache
-  (read from the database once); one Lua script in Redis then refuses the
-  sample if the connection has ended, or appends it to a stream,
-  atomically. ``manage.py ingest_worker``
-  writes the stream to the database in batches and acknowledges each batch
-  after its commit (at-least-once; the sample id carried in the message
-  makes a redelivery a no-op, and the report digest a retried request).
+  (read from the database once). The sample goes to the process's spool
+  (api.ingest.spool: one file append; a thread forwards batches), or, with
+  ``INGEST_SPOOL=off``, straight to Redis. Either way one Lua script call
+  appends samples to a stream and says which connections have ended.
+  ``manage.py ingest_worker`` writes the stream to the database in batches
+  and acknowledges each batch after its commit (at-least-once; the sample
+  id carried in the message makes a redelivery a no-op, and the report
+  digest a retried request).
 
-Either way a connection that ends is marked in Redis (when configured) and
-dropped from this process's cache, so ``connection_ended`` is answered at
-once, which is the only way to make the SDK stop sending.
+A connection that ends is marked in Redis (when configured) and dropped
+from this process's cache, so ``connection_ended`` is answered, which is the
+only way to make the SDK stop sending: at once in this process and, without
+the spool, in every process; with the spool, another process answers it
+from the sample after the first one its spool forwarded past the end.
 """
 
 from __future__ import annotations
