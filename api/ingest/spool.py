@@ -13,8 +13,13 @@ and another process of the node (each looks every few seconds, and at
 start) forwards them. Files are synced to disk every
 ``SPOOL_FSYNC_SECONDS``, the guarantee Redis gives with ``appendfsync
 everysec``. The spool directory must therefore outlive the web processes
-(a volume of the node, not a container's scratch space); a node taken away
-for good is drained first (SIGTERM: each process forwards what it holds).
+(a volume of the node, not a container's scratch space), and a node taken
+away for good is drained first: stop its web processes, then run
+``manage.py spool_forward``. (granian ends its workers with SIGTERM without
+running Python's exit hooks, so a stopped process leaves its files like a
+killed one.) Files are rotated every ``file_limit`` bytes (1 MB, about 120
+samples) and removed once forwarded, so a process that stops leaves little
+that was already sent; sending it again is harmless.
 
 A record: length (4 bytes), CRC-32 (4 bytes), then the connection id (32
 hex bytes) and the message. A record torn by a crash fails its CRC and ends
@@ -102,7 +107,7 @@ class Spool:
         fsync_seconds: float = 1.0,
         batch_limit: int = 256,
         memory_limit: int = 256 * 1024 * 1024,
-        file_limit: int = 4 * 1024 * 1024,
+        file_limit: int = 1024 * 1024,
         orphan_scan_seconds: float = 5.0,
         retry_seconds: float = 0.5,
         linger_seconds: float = 0.005,
@@ -240,7 +245,6 @@ class Spool:
             if result == -1:
                 self._on_ended(hex_)
         with self._lock:
-            self._in_flight = 0
             self._pending_bytes -= sum(len(message) for _, _, message in batch)
             self.forwarded += len(batch)
             self.calls += 1
@@ -248,9 +252,12 @@ class Spool:
             oldest = self._pending[0][0] if self._pending else self._seq + 1
             done = [f for f in self._files[:-1] if f.seq < oldest]
             self._files = [f for f in self._files if f not in done]
-            self._changed.notify_all()
         for spent in done:
             spent.remove()
+        with self._lock:
+            # Only now is the batch done: flush() also means "files removed".
+            self._in_flight = 0
+            self._changed.notify_all()
         return True
 
     def _sync(self) -> None:
