@@ -55,7 +55,7 @@ from api.events.writer import (
     sample_prepare,
     sample_with_rows_insert,
 )
-from api.ingest.spool import SPOOL_THREAD, Spool, SpoolFull
+from api.ingest.spool import Spool, SpoolFull
 
 logger = logging.getLogger("api.ingest")
 
@@ -319,25 +319,30 @@ class QueuedSink:
         self._spool: Spool | None = None
         self._spool_lock = threading.Lock()
 
-    def _connection(self):
+    def _connection(self, socket_timeout: float | None):
         connection = getattr(self._local, "connection", None)
         if connection is None:
             pool = redis_client().connection_pool
             kwargs = dict(pool.connection_kwargs)
-            if threading.current_thread().name == SPOOL_THREAD:
-                # Nobody waits on the spool's calls, and a batch can be
-                # megabytes: a slow answer is better than a resend.
-                kwargs["socket_timeout"] = _SPOOL_SOCKET_TIMEOUT
+            if socket_timeout is not None:
+                kwargs["socket_timeout"] = socket_timeout
             connection = self._local.connection = pool.connection_class(**kwargs)
         return connection
 
-    def send(self, items: list[tuple[bytes, bytes]], *, keep: bool = True) -> list[int]:
+    def send(
+        self,
+        items: list[tuple[bytes, bytes]],
+        *,
+        keep: bool = True,
+        socket_timeout: float | None = None,
+    ) -> list[int]:
         """Run the accept script for (connection id hex, message) pairs:
         per pair 1 (queued) or -1 (the connection had ended; queued all the
-        same with ``keep``)."""
+        same with ``keep``). ``socket_timeout`` applies to the calling
+        thread's connection when this call opens it."""
         import redis
 
-        connection = self._connection()
+        connection = self._connection(socket_timeout)
         stream = settings.INGEST["STREAM"].encode()
         try:
             connection.send_packed_command(
@@ -365,7 +370,9 @@ class QueuedSink:
                 if self._spool is None:
                     self._spool = Spool(
                         settings.INGEST["SPOOL_DIR"],
-                        self.send,
+                        # Nobody waits on the spool's calls, and a batch can
+                        # be megabytes: a slow answer beats a resend.
+                        functools.partial(self.send, socket_timeout=_SPOOL_SOCKET_TIMEOUT),
                         on_ended=_ended_seen,
                         fsync_seconds=settings.INGEST["SPOOL_FSYNC_SECONDS"],
                     )
@@ -405,7 +412,7 @@ class QueuedSink:
             logger.warning("stats queue unavailable: %s", exc.__class__.__name__)
             raise ApiError("service_unavailable") from exc
         if result == -1:
-            _states.pop(sample.connection_id, None)
+            _ended_seen(connection_hex)
             raise ApiError("connection_ended")
 
 

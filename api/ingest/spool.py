@@ -48,7 +48,6 @@ logger = logging.getLogger("api.ingest")
 _HEADER = struct.Struct(">II")
 _ID_BYTES = 32
 SUFFIX = ".spool"
-SPOOL_THREAD = "pm-spool"
 
 # (connection id hex, message) pairs → per pair 1 (queued) or -1 (queued, but
 # the connection had ended).
@@ -139,10 +138,6 @@ class Spool:
         self._thread: threading.Thread | None = None
         self._synced = 0.0
         self._scanned = 0.0  # orphans are looked for at once
-        # Counters for the benchmark and the logs.
-        self.forwarded = 0
-        self.calls = 0
-        self.recovered = 0
 
     # ------------------------------------------------------------- requests
 
@@ -175,7 +170,7 @@ class Spool:
         with self._lock:
             if self._thread is not None:
                 return
-            self._thread = threading.Thread(target=self._run, name=SPOOL_THREAD, daemon=True)
+            self._thread = threading.Thread(target=self._run, name="pm-spool", daemon=True)
             self._thread.start()
 
     # --------------------------------------------------------------- thread
@@ -246,8 +241,6 @@ class Spool:
                 self._on_ended(hex_)
         with self._lock:
             self._pending_bytes -= sum(len(message) for _, _, message in batch)
-            self.forwarded += len(batch)
-            self.calls += 1
             # Files older than the oldest waiting record are all in Redis.
             oldest = self._pending[0][0] if self._pending else self._seq + 1
             done = [f for f in self._files[:-1] if f.seq < oldest]
@@ -302,8 +295,6 @@ class Spool:
                 )
             finally:
                 os.close(fd)
-        with self._lock:
-            self.recovered += sent
         return sent
 
     # ---------------------------------------------------------- lifecycle

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+import redis
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db import connection as db
@@ -133,8 +134,6 @@ class IngestWorker:
         max_backoff_s: float = 10.0,
         redis_url: str | None = None,
     ) -> None:
-        import redis
-
         # A client of its own: a batch read can be megabytes, and a loaded
         # Redis may answer it slowly; that is no reason to give up on it.
         self.redis = redis.Redis.from_url(
@@ -196,8 +195,6 @@ class IngestWorker:
         """Read, store and acknowledge one batch. Returns its size (0 when
         the stream had nothing, or Redis could not be reached: the worker
         waits, then goes on)."""
-        import redis
-
         try:
             handled = self._batch_handle(should_stop)
         except redis.exceptions.RedisError as exc:
@@ -265,8 +262,6 @@ class IngestWorker:
 
     def backlog(self) -> int | None:
         """Messages in the stream; None when Redis cannot say."""
-        import redis
-
         try:
             return self.redis.xlen(self.stream)
         except redis.exceptions.RedisError:
