@@ -74,8 +74,8 @@ def insert_many(
     db = connections[DEFAULT_DB_ALIAS]
     table = model._meta.db_table
     head = f'INSERT INTO "{table}" ({", ".join(columns)})'
+    placeholder = f"({', '.join(['%s'] * len(columns))})"
     if db.vendor != "postgresql":
-        placeholder = f"({', '.join(['%s'] * len(columns))})"
         found: list = []
         per_statement = max(1, SQLITE_MAX_PARAMS // len(columns))
         for start in range(0, len(rows), per_statement):
@@ -85,7 +85,6 @@ def insert_many(
             found.extend(execute(sql, params, fetch="all" if returning else None) or [])
         return found
     if len(rows) < COPY_FROM_ROWS:
-        placeholder = f"({', '.join(['%s'] * len(columns))})"
         return _pipelined(f"{head} VALUES {placeholder}{tail}", rows, returning=returning)
     return _copied(model, columns, rows, head=head, tail=tail, returning=returning)
 
