@@ -15,8 +15,9 @@ from api.tenancy.models import App, Organization
 
 # The api key the captured SDK calls were made with.
 CAPTURED_API_KEY = "0123456789abcdef0123456789abcdef"
-SHARED = Path(__file__).resolve().parent.parent / "shared"
-SDK_PAYLOADS = SHARED / "reference" / "sdk-payloads"
+# Recorded data lives in the repository (fixtures/), so a clone tests on its own.
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SDK_PAYLOADS = FIXTURES / "sdk-payloads"
 
 
 class SdkResponse:

@@ -1,4 +1,4 @@
-"""Real SDK traffic, built from the captured calls in shared/reference/sdk-payloads.
+"""Real SDK traffic, built from the captured calls in fixtures/sdk-payloads.
 
 The bodies are the ones the SDK 2.7.2 sent; only ids, tokens and the
 cumulative counters of the stats reports change. A stats report of tick k is
@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-PAYLOADS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "sdk-payloads"
+PAYLOADS = Path(__file__).resolve().parents[1] / "fixtures" / "sdk-payloads"
 CAPTURED = "call-2-participants.json"
 
 

@@ -162,7 +162,7 @@ def _dump_samples(scenario: str, step: int):
 @pytest.mark.parametrize(
     ("scenario", "loss", "rtt", "mos_range"),
     [
-        # Real Chrome calls (shared/reference/dumps), 2 s samples.
+        # Real Chrome calls (fixtures/dumps), 2 s samples.
         ("clean", (0.0, 0.5), (0.0, 5.0), (4.3, 4.45)),
         # netem loss 10 % each way; Opus FEC packets arrive, so Bpl = 20:
         # Ie,eff = 95 · 10 / 30 = 31.7 → R ≈ 93.2 − 31.7 − ~1 ≈ 60 → MOS ≈ 3.1.

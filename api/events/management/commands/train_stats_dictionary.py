@@ -19,7 +19,7 @@ class Command(BaseCommand):
     help = "Train a zstd dictionary on the stats reports of captured SDK calls."
 
     def add_arguments(self, parser) -> None:
-        default = Path(settings.BASE_DIR).parent / "shared" / "reference" / "sdk-payloads"
+        default = Path(settings.BASE_DIR) / "fixtures" / "sdk-payloads"
         parser.add_argument("--payloads", type=Path, default=default)
         parser.add_argument("--size", type=int, default=16384)
         parser.add_argument("--out", type=Path, required=True)
