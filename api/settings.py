@@ -13,6 +13,23 @@ BASE_DIR = env.BASE_DIR
 DEBUG = CONFIG.debug
 SECRET_KEY = CONFIG.secret_key
 ALLOWED_HOSTS = CONFIG.allowed_hosts
+# Origins other than the request's own host that may POST forms (the admin
+# login behind a proxy that rewrites Host, or another dashboard host).
+CSRF_TRUSTED_ORIGINS = CONFIG.csrf_trusted_origins
+
+# TLS ends at the proxy in front: trust its header saying the request came
+# over HTTPS (only set this when the proxy always sets or strips it).
+if CONFIG.secure_proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + CONFIG.secure_proxy_ssl_header.upper().replace("-", "_"),
+        "https",
+    )
+SECURE_SSL_REDIRECT = CONFIG.secure_ssl_redirect
+SECURE_HSTS_SECONDS = CONFIG.secure_hsts_seconds
+SECURE_HSTS_INCLUDE_SUBDOMAINS = CONFIG.secure_hsts_include_subdomains
+SECURE_HSTS_PRELOAD = CONFIG.secure_hsts_preload
+# How many proxies in front append to X-Forwarded-For (api.common.client_ip).
+TRUSTED_PROXY_HOPS = CONFIG.trusted_proxy_hops
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -35,6 +52,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that it times and counts everything below it.
+    "api.common.middleware.RequestContextMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -44,6 +63,15 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+if not DEBUG:
+    # Static files from the process itself, compressed and hashed (no nginx
+    # needed for them), right after the security headers are set. In
+    # development runserver serves them from the apps' folders.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 ROOT_URLCONF = "api.urls"
 WSGI_APPLICATION = "api.wsgi.application"
@@ -98,6 +126,9 @@ def _database() -> dict:
         db["CONN_MAX_AGE"] = 0 if not CONFIG.conn_max_age else CONFIG.conn_max_age
     else:
         db.setdefault("CONN_HEALTH_CHECKS", True)
+        # An unreachable server fails a request (or /ready) in seconds
+        # instead of holding it until the kernel gives up on the connect.
+        db.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
         # Django turns psycopg's prepared statements off. Its own queries
         # bind on the client and are never prepared either way; the ingest
         # statements (api.events.sql) bind on the server and, prepared after
@@ -146,7 +177,18 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = CONFIG.data_dir / "static"
+# Filled by `manage.py collectstatic` (at image build in the container).
+STATIC_ROOT = CONFIG.static_root
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Production: hashed names (cached for ever by browsers) and gzip copies,
+    # made by collectstatic. Development serves the files as they are.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 # Bodies above this are refused with 413 before they are parsed; the SDK's
 # stats requests are about 8 KB.
@@ -157,8 +199,8 @@ SESSION_COOKIE_NAME = "pmsession"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_SECURE = CONFIG.secure_cookies
+CSRF_COOKIE_SECURE = CONFIG.secure_cookies
 X_FRAME_OPTIONS = "DENY"
 
 # CORS: the SDK routes answer any origin (decided per request in
@@ -195,13 +237,36 @@ INGEST = {
     "RETENTION_DAYS": CONFIG.stats_retention_days,
 }
 
+# Prometheus metrics (api.common.metrics): who may read /metrics, and where
+# the processes of this machine keep their counters (multiprocess mode).
+METRICS = {
+    "TOKEN": CONFIG.metrics_token,
+    "ALLOWED_IPS": CONFIG.metrics_allowed_ips,
+    "DIR": CONFIG.metrics_dir,
+}
+
+# One line per record on stderr: JSON in production (with the request id,
+# app id and route of the request being served, api.common.logs), text in
+# development. LOG_REQUESTS adds one line per request.
+LOG_REQUESTS = CONFIG.log_requests
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request": {"()": "api.common.logs.RequestContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "()": "api.common.logs.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "json": {"()": "api.common.logs.json_formatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": CONFIG.log_format,
+            "filters": ["request"],
+        }
+    },
     "root": {"handlers": ["console"], "level": CONFIG.log_level},
     "loggers": {
         "django.db.backends": {"level": "INFO"},

@@ -5,8 +5,12 @@ from api.common import views as common_views
 from api.ingest.urls import patterns as sdk_patterns
 
 urlpatterns = [
+    # Until the dashboard takes it over: a page saying where to go.
+    path("", common_views.home, name="home"),
     path("admin/", admin.site.urls),
     path("health", common_views.health, name="health"),
+    path("ready", common_views.ready, name="ready"),
+    path("metrics", common_views.metrics_view, name="metrics"),
     *sdk_patterns("v1/"),
     *sdk_patterns(""),
     # The dashboard/query API, under /v1/ and without prefix. After the SDK

@@ -16,3 +16,8 @@ def uuid7() -> uuid.UUID:
     rand_b = int.from_bytes(os.urandom(8), "big") & 0x3FFF_FFFF_FFFF_FFFF
     value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
     return uuid.UUID(int=value)
+
+
+def uuid7_seconds(value: uuid.UUID) -> float:
+    """The Unix time (to the millisecond) a ``uuid7`` was made at."""
+    return (value.int >> 80) / 1000

@@ -1,19 +1,52 @@
 from __future__ import annotations
 
-import orjson
-from django.db import connection
-from django.http import HttpRequest, HttpResponse
+import functools
+import hmac
+import ipaddress
+import logging
 
+import orjson
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from api.common import metrics
+from api.common.client_ip import client_ip
 from api.common.errors import ApiError
 
+logger = logging.getLogger("api.ops")
 
-def _error(code: str) -> HttpResponse:
-    error = ApiError(code)
+# The operations endpoints. They skip the full middleware stack (the lean
+# lane of api.ingest.handler): no session, and no ALLOWED_HOSTS check, so a
+# container's health check or a scraper may call them by IP address.
+OPS_PATHS = frozenset({"/health", "/ready", "/metrics"})
+
+
+def _json(value: object, status: int = 200) -> HttpResponse:
     return HttpResponse(
-        orjson.dumps(error.body()),
-        status=error.status,
-        content_type="application/json; charset=utf-8",
+        orjson.dumps(value), status=status, content_type="application/json; charset=utf-8"
     )
+
+
+def _error(code: str, message: str | None = None) -> HttpResponse:
+    error = ApiError(code, message)
+    return _json(error.body(), status=error.status)
+
+
+def require_safe(view):
+    """GET and HEAD only; anything else gets the catalogue's 405 body."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            response = _error("method_not_allowed")
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapped
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -24,8 +57,118 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return _error("server_error")
 
 
+@require_safe
+def home(request: HttpRequest) -> HttpResponse:
+    """What a person opening the server's address sees: where to go next."""
+    return render(
+        request, "common/home.html", {"api_root": request.build_absolute_uri("/v1").rstrip("/")}
+    )
+
+
+@require_safe
 def health(request: HttpRequest) -> HttpResponse:
-    """Liveness and database reachability, for load balancers."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    """Liveness: the process answers. Nothing else is checked, so a database
+    outage does not get every web process restarted (that is /ready)."""
     return HttpResponse(b'{"status":"ok"}', content_type="application/json")
+
+
+# Once applied, migrations stay applied for the life of a process: the
+# migration graph (every migration file) is loaded until they are.
+_migrated: set[str] = set()
+
+
+def _database_check(alias: str) -> str:
+    connection = connections[alias]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:
+        # The connection may be broken half-way: the next request reconnects.
+        connection.close_if_unusable_or_obsolete()
+        return f"unavailable ({exc.__class__.__name__})"
+    return "ok"
+
+
+def _migrations_check(alias: str) -> str:
+    if alias in _migrated:
+        return "ok"
+    executor = MigrationExecutor(connections[alias])
+    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if pending:
+        return f"{len(pending)} pending"
+    _migrated.add(alias)
+    return "ok"
+
+
+@functools.cache
+def _redis():
+    import redis
+
+    return redis.Redis.from_url(
+        settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1, health_check_interval=0
+    )
+
+
+def _redis_check() -> str:
+    try:
+        _redis().ping()
+    except Exception as exc:
+        return f"unavailable ({exc.__class__.__name__})"
+    return "ok"
+
+
+@require_safe
+def ready(request: HttpRequest) -> HttpResponse:
+    """Readiness: the database and Redis (when configured) answer and every
+    migration is applied. 503 with the error body and the failing checks
+    otherwise, so a load balancer sends no traffic here yet."""
+    checks = {"database": _database_check(DEFAULT_DB_ALIAS)}
+    if checks["database"] == "ok":
+        checks["migrations"] = _migrations_check(DEFAULT_DB_ALIAS)
+    if settings.REDIS_URL:
+        checks["redis"] = _redis_check()
+    if all(value == "ok" for value in checks.values()):
+        return _json({"status": "ok", "checks": checks})
+    logger.warning("not ready: %s", checks)
+    error = ApiError(
+        "service_unavailable",
+        "Not ready: "
+        + ", ".join(f"{name} {value}" for name, value in checks.items() if value != "ok"),
+    )
+    return _json({**error.body(), "status": "unavailable", "checks": checks}, status=error.status)
+
+
+@functools.cache
+def _allowed_networks(entries: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def _metrics_allowed(request: HttpRequest) -> bool:
+    token = settings.METRICS["TOKEN"]
+    if token:
+        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            presented.strip().encode(), token.encode()
+        ):
+            return True
+    networks = _allowed_networks(tuple(settings.METRICS["ALLOWED_IPS"]))
+    address = client_ip(request)
+    if networks and address is not None:
+        ip = ipaddress.ip_address(address)
+        return any(ip in network for network in networks)
+    return False
+
+
+@require_safe
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format; readable with ``Authorization: Bearer
+    <METRICS_TOKEN>`` or from an address in ``METRICS_ALLOWED_IPS``."""
+    if not _metrics_allowed(request):
+        return _error(
+            "permission_denied",
+            "Send 'Authorization: Bearer <METRICS_TOKEN>' or scrape from an address "
+            "in METRICS_ALLOWED_IPS.",
+        )
+    return HttpResponse(
+        metrics.exposition(), content_type="text/plain; version=0.0.4; charset=utf-8"
+    )

@@ -7,4 +7,11 @@ class IngestConfig(AppConfig):
     verbose_name = "SDK ingest"
 
     def ready(self) -> None:
-        from api.ingest import cors  # noqa: F401  (connects the CORS signal)
+        from api.common.metrics import scrape_collector_add
+        from api.ingest import (
+            cors,  # noqa: F401  (connects the CORS signal)
+            gauges,
+        )
+
+        scrape_collector_add(gauges.queue_state)
+        scrape_collector_add(gauges.calls_state)

@@ -4,8 +4,11 @@ The SDK's requests carry their credentials in the body: they need no
 sessions, users, CSRF tokens, messages or clickjacking headers, and running
 that middleware costs about three times the work of the stats view itself
 (measured in docs/benchmarks.md). POST/PUT/OPTIONS on an SDK path therefore
-go through a handler whose only middleware is CORS; every other request
-(admin, query API, GET on an SDK path) goes through the full stack.
+go through a handler whose only middleware is CORS (after the request
+context: id, logs, metrics); so do the operations endpoints (``/health``,
+``/ready``, ``/metrics``), which must answer a probe that knows no host
+name. Every other request (admin, query API, GET on an SDK path) goes
+through the full stack.
 """
 
 from __future__ import annotations
@@ -15,10 +18,15 @@ from collections.abc import Callable, Iterable
 from django.core.handlers.wsgi import WSGIHandler
 from django.test.utils import override_settings
 
+from api.common.views import OPS_PATHS
 from api.ingest.urls import SDK_PATHS
 
-SDK_MIDDLEWARE = ["corsheaders.middleware.CorsMiddleware"]
+SDK_MIDDLEWARE = [
+    "api.common.middleware.RequestContextMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+]
 _SDK_METHODS = frozenset({"POST", "PUT", "OPTIONS"})
+_OPS_METHODS = frozenset({"GET", "HEAD"})
 
 
 class SdkHandler(WSGIHandler):
@@ -37,7 +45,9 @@ class SdkHandler(WSGIHandler):
         return response
 
 
-def is_sdk_write(method: str, path: str) -> bool:
+def is_lean(method: str, path: str) -> bool:
+    if method in _OPS_METHODS:
+        return path in OPS_PATHS
     if method not in _SDK_METHODS:
         return False
     if path.startswith("/v1/"):
@@ -49,7 +59,7 @@ def with_sdk_lane(full: WSGIHandler) -> Callable:
     sdk = SdkHandler()
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if is_sdk_write(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")):
+        if is_lean(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")):
             return sdk(environ, start_response)
         return full(environ, start_response)
 

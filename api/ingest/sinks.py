@@ -45,8 +45,10 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from api.calls.models import Connection
+from api.common import metrics
 from api.common.errors import ApiError
 from api.common.ids import uuid7
+from api.common.logs import app_identified
 from api.events.sql import execute
 from api.events.writer import (
     SampleRow,
@@ -104,6 +106,7 @@ def _owned(state: ConnectionState | None, session_id: uuid.UUID) -> ConnectionSt
     # must not learn that a connection id exists elsewhere.
     if state is None or state.session_id != session_id:
         raise ApiError("connection_not_found")
+    app_identified(state.app_id)
     if state.ended:
         raise ApiError("connection_ended")
     return state
@@ -130,6 +133,7 @@ class DirectSink:
         # if anything fails the request fails and the SDK retries it.
         with transaction.atomic(savepoint=False):
             sample_id = sample_insert(row=_row(sample, state), raw_report=sample.raw)
+            (metrics.STATS_DUPLICATES if sample_id is None else metrics.STATS_STORED).inc()
             if sample_id is not None:
                 sample_stored(
                     sample_id=sample_id,
@@ -173,6 +177,7 @@ class DirectSink:
             # The analysis failed before it stored anything (it is logged):
             # the sample itself is never lost.
             store([])
+        (metrics.STATS_STORED if stored[0] else metrics.STATS_DUPLICATES).inc()
 
 
 def _row(sample: Accepted, state: ConnectionState) -> SampleRow:

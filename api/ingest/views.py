@@ -27,8 +27,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from api.calls import services as calls
 from api.calls.models import Conference, Connection, Participant, Session, Track
+from api.common import metrics
 from api.common import time as clock
 from api.common.errors import ApiError
+from api.common.logs import app_identified
 from api.common.time import back_dated, iso
 from api.events.models import GenericEvent
 from api.events.services import event_store, fingerprint
@@ -169,6 +171,7 @@ def initialize(request: HttpRequest) -> HttpResponse:
     )
     if app is None:
         raise ApiError("invalid_api_key")
+    app_identified(app.pk)
     if not app.recording:
         raise ApiError("app_not_recording")
     if app.domain and not _origin_allowed(app.domain, request.headers.get("Origin")):
@@ -209,6 +212,7 @@ def _session_for_token(body: dict) -> Session:
     session = Session.objects.filter(pk=session_id).first()
     if session is None:
         raise ApiError("invalid_token")
+    app_identified(session.app_id)
     return session
 
 
@@ -524,9 +528,17 @@ def connection_batch(request: HttpRequest) -> HttpResponse:
 
 @sdk_endpoint("POST")
 def stats(request: HttpRequest) -> HttpResponse:
-    body = stats_body_parse(request)
-    session_id = tokens.session_token_verify(body.token)
-    stats_ingest(session_id=session_id, body=body)
+    try:
+        body = stats_body_parse(request)
+        session_id = tokens.session_token_verify(body.token)
+        stats_ingest(session_id=session_id, body=body)
+    except ApiError as error:
+        metrics.labelled(metrics.STATS_REFUSED, error.code).inc()
+        raise
+    except (OperationalError, InterfaceError):
+        metrics.labelled(metrics.STATS_REFUSED, "service_unavailable").inc()
+        raise
+    metrics.labelled(metrics.STATS_ACCEPTED, settings.INGEST["SINK"]).inc()
     return empty_response()
 
 

@@ -30,6 +30,8 @@ from django.db import DatabaseError, transaction
 from django.db import connection as db
 
 from api.calls.models import Connection
+from api.common import metrics
+from api.common.ids import uuid7_seconds
 from api.events.writer import SampleRow, SampleToStore, samples_insert
 from api.ingest.sinks import QueuedSample, message_decode
 from api.quality import services as quality
@@ -121,6 +123,18 @@ def batch_store(samples: list[QueuedSample]) -> tuple[int, int]:
         )
     with transaction.atomic():
         return process(kept), dropped
+
+
+def _batch_observed(samples: list[QueuedSample], *, stored: int, dropped: int, size: int) -> None:
+    now = time.time()
+    metrics.WORKER_BATCH_SIZE.observe(size)
+    metrics.STATS_STORED.inc(stored)
+    metrics.STATS_DUPLICATES.inc(len(samples) - stored - dropped)
+    if dropped:
+        metrics.WORKER_DROPPED.inc(dropped)
+    for sample in samples:
+        # The sample id was made when the web process accepted the sample.
+        metrics.WORKER_LAG.observe(max(0.0, now - uuid7_seconds(sample.sample_id)))
 
 
 class IngestWorker:
@@ -232,6 +246,7 @@ class IngestWorker:
             except Exception:
                 logger.error("dropping undecodable stats message %s", message_id)
                 self.stats.dropped += 1
+                metrics.WORKER_DROPPED.inc()
         backoff = 0.5
         while samples:
             try:
@@ -241,6 +256,7 @@ class IngestWorker:
                 # The database is away (restart, failover): keep the batch,
                 # acknowledge nothing, try again.
                 self.stats.retries += 1
+                metrics.WORKER_RETRIES.inc()
                 logger.warning("batch of %d not stored (%s); retrying", len(samples), exc)
                 db.close()
                 if should_stop():
@@ -249,6 +265,7 @@ class IngestWorker:
                 backoff = min(self.max_backoff_s, backoff * 2)
         else:
             stored = dropped = 0
+        _batch_observed(samples, stored=stored, dropped=dropped, size=len(ids))
         pipe = self.redis.pipeline(transaction=False)
         pipe.xack(self.stream, self.group, *ids)
         pipe.xdel(self.stream, *ids)

@@ -28,6 +28,7 @@ from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Greatest
 
 from api.calls.models import Connection, Session, Track
+from api.common.metrics import ISSUES_RAISED, labelled
 from api.common.time import iso
 from api.events.models import GenericEvent, StatsSample
 from api.events.writer import rows_insert
@@ -91,6 +92,7 @@ def issue_open(
     Idempotent: while an issue of ``code`` on ``subject`` is open, raising
     it again stores nothing (the partial unique constraint turns the INSERT
     into a no-op, in the same statement, also across processes)."""
+    labelled(ISSUES_RAISED, code).inc()
     Issue.objects.bulk_create(
         [
             Issue(

@@ -1,0 +1,75 @@
+"""The outermost middleware of both request lanes (the full Django stack
+and the SDK's lean one, api.ingest.handler): gives each request an id,
+makes it the context of the log records written while it is served, and
+counts and times it (api.common.metrics).
+
+Its cost is part of every ``/v1/stats`` request: a clock read at each end,
+eight random bytes for the id, one context variable, one counter and one
+histogram update. The access log line is written only with
+``LOG_REQUESTS`` on.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from time import perf_counter
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from api.common.logs import context_begin, route_of
+from api.common.metrics import request_observed
+
+access_logger = logging.getLogger("api.access")
+
+# What a proxy's own request id may look like (nginx's $request_id is 32 hex).
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestContextMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.log_requests = settings.LOG_REQUESTS
+        # A request id sent in by a proxy we trust is kept, so its log and
+        # ours can be joined; from the open internet it is ignored.
+        self.trust_incoming_id = settings.TRUSTED_PROXY_HOPS > 0
+        self.static_prefix = settings.STATIC_URL
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = perf_counter()
+        request_id = None
+        if self.trust_incoming_id:
+            incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+            if _REQUEST_ID_RE.match(incoming):
+                request_id = incoming
+        if request_id is None:
+            request_id = secrets.token_hex(8)
+        # The context stays set after the answer: Django logs a 4xx or 5xx
+        # (django.request) after the middleware chain has returned.
+        context_begin(request_id=request_id, request=request)
+        response = self.get_response(request)
+        seconds = perf_counter() - started
+        route = route_of(request)
+        if route is None:
+            route = "static" if request.path_info.startswith(self.static_prefix) else "unmatched"
+        request_observed(
+            route=route, method=request.method or "", status=response.status_code, seconds=seconds
+        )
+        response["X-Request-ID"] = request_id
+        if self.log_requests:
+            access_logger.info(
+                "%s %s %d %.1f ms",
+                request.method,
+                route,
+                response.status_code,
+                seconds * 1000,
+                extra={
+                    "method": request.method,
+                    "status": response.status_code,
+                    "duration_ms": round(seconds * 1000, 2),
+                },
+            )
+        return response
