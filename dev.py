@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Zero-setup entry point: needs only Python 3.11.
 
-    python3 dev.py serve   # venv + deps, migrate, demo org/app/admin, runserver on :8000
-    python3 dev.py test    # venv + deps, the whole test suite (SQLite; PostgreSQL with DATABASE_URL)
+    python3 dev.py serve [PORT | HOST:PORT]   # venv + deps, migrate, demo org/app/admin,
+                                             # runserver on 127.0.0.1:8000 unless told otherwise
+    python3 dev.py test [PYTEST ARGS]        # venv + deps, the whole test suite
+                                             # (SQLite; PostgreSQL with DATABASE_URL)
 
 The virtual environment lives in .venv and is reused; it is reinstalled when
 pyproject.toml changes.
@@ -35,18 +37,13 @@ def ensure_venv() -> None:
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
-    print("Installing dependencies (pinned in pyproject.toml) …", flush=True)
+    print(
+        "Installing the dependencies pinned in pyproject.toml into .venv "
+        "(a minute or two the first time) …",
+        flush=True,
+    )
     subprocess.run(
-        [
-            str(PYTHON),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-e",
-            ".[dev]",
-        ],
+        [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-e", ".[dev]"],
         cwd=ROOT,
         check=True,
     )
@@ -57,13 +54,31 @@ def run(*args: str) -> int:
     return subprocess.call([str(PYTHON), *args], cwd=ROOT)
 
 
+def _address(arg: str | None) -> tuple[str, str]:
+    """The address to listen on and the URL to open, from ``PORT`` or
+    ``HOST:PORT`` (default 127.0.0.1:8000: not reachable from other machines)."""
+    host, _, port = (arg or "8000").rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    shown = "localhost" if host in {"127.0.0.1", "0.0.0.0", "::", "::1", "localhost"} else host
+    listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return listen, f"http://{shown}:{port}/"
+
+
 def serve(args: list[str]) -> int:
-    address = args[0] if args else "0.0.0.0:8000"
-    for step in (["manage.py", "migrate", "--noinput"], ["manage.py", "quickstart"]):
-        code = run(*step)
-        if code:
-            return code
-    return run("manage.py", "runserver", address)
+    listen, url = _address(args[0] if args else None)
+    print("Applying the database migrations …", flush=True)
+    code = run("manage.py", "migrate", "--noinput", "-v", "0")
+    if code:
+        return code
+    code = run("manage.py", "quickstart", "--url", url)
+    if code:
+        return code
+    print(
+        "  Development server: SQLite and secrets in ./data (delete it to start afresh), "
+        "DEBUG on.\n  Stop it with Ctrl-C.\n",
+        flush=True,
+    )
+    return run("manage.py", "runserver", listen)
 
 
 def test(args: list[str]) -> int:

@@ -1,11 +1,14 @@
 """Demo data for a first run: an organization, an app and an admin login.
 
-Idempotent: a second run finds what the first made and prints it again."""
+Idempotent: a second run finds what the first made and prints it again.
+In production (DEBUG off) a new admin gets a random password, printed once,
+never ``admin``."""
 
 from __future__ import annotations
 
-import os
+import secrets
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from api.tenancy import services
@@ -19,21 +22,28 @@ class Command(BaseCommand):
     help = "Create (once) a demo organization, app and admin user, and print how to use them."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--username", default=os.environ.get("QUICKSTART_USERNAME", "admin"))
+        parser.add_argument("--username", default="admin")
         parser.add_argument(
             "--password",
-            default=os.environ.get("QUICKSTART_PASSWORD"),
-            help="Password of the admin user (default: 'admin' on a new user; "
-            "an existing user keeps its password).",
+            default=None,
+            help="Password of the admin user (default for a new user: 'admin' with DEBUG on, "
+            "a random one printed once without; an existing user keeps its password).",
         )
         parser.add_argument("--api-key", default=None, help="Use this api key for a new demo app.")
+        parser.add_argument(
+            "--url",
+            default="http://localhost:8000/",
+            help="Where the server will answer, for the links printed.",
+        )
 
     def handle(self, *args, **options) -> None:
         username = options["username"]
         user = User.objects.filter(username=username).first()
         password_note = "(unchanged)"
         if user is None:
-            password = options["password"] or "admin"
+            password = options["password"] or (
+                "admin" if settings.DEBUG else secrets.token_urlsafe(12)
+            )
             user = User.objects.create_superuser(username=username, email="", password=password)
             password_note = password
         elif options["password"]:
@@ -55,16 +65,17 @@ class Command(BaseCommand):
                 organization=organization, name=DEMO_APP, api_key=options["api_key"]
             )
 
+        url = options["url"].rstrip("/")
         self.stdout.write(
             "\n".join(
                 [
                     "",
-                    f"Organization: {organization.name} ({organization.pk})",
-                    f"App:          {app.name} ({app.pk})",
-                    f"API key:      {app.api_key}",
-                    f"Admin login:  {user.username} / {password_note}   -> /admin/",
-                    "SDK:          new PeerMetrics({apiKey: '" + app.api_key + "', "
-                    "apiRoot: 'http://localhost:8000/v1', ...})",
+                    f"  Open          {url}/",
+                    f"  Admin         {url}/admin/    login: {user.username} / {password_note}",
+                    f"  API docs      {url}/v1/docs",
+                    f"  API key       {app.api_key}    ({app.name} of {organization.name})",
+                    f"  SDK           new PeerMetrics({{apiKey: '{app.api_key}', "
+                    f"apiRoot: '{url}/v1', userId, conferenceId}})",
                     "",
                 ]
             )
