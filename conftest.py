@@ -59,6 +59,18 @@ class SdkClient:
         return self.send("PUT", path, body, **kwargs)
 
 
+def placeholders_replace(value, mapping: dict[str, str]):
+    """A captured body with its recorded tokens and ids (placeholders, or the
+    original server's ids) replaced by those this server answered."""
+    if isinstance(value, str):
+        return mapping.get(value, value)
+    if isinstance(value, list):
+        return [placeholders_replace(v, mapping) for v in value]
+    if isinstance(value, dict):
+        return {k: placeholders_replace(v, mapping) for k, v in value.items()}
+    return value
+
+
 @pytest.fixture
 def sdk(client) -> SdkClient:
     return SdkClient(client)

@@ -47,7 +47,7 @@ def queue_state() -> Iterator[Metric]:
     pipe = redis_client().pipeline(transaction=False)
     pipe.xlen(stream)
     pipe.xrange(stream, count=1)
-    pipe.execute_command("XPENDING", stream, group)
+    pipe.xpending(stream, group)
     length, oldest, pending = pipe.execute(raise_on_error=False)
     now = time.time()
     yield GaugeMetricFamily(
@@ -58,12 +58,11 @@ def queue_state() -> Iterator[Metric]:
         "Age of the oldest sample in the Redis stream (0 when it is empty).",
         value=_age_seconds(oldest[0][0], now) if oldest else 0.0,
     )
-    # No group yet (no worker ever ran): an error reply, shown as 0.
-    pending_count = pending[0] if isinstance(pending, list) and pending else 0
     yield GaugeMetricFamily(
         "pm_ingest_queue_pending",
         "Samples read by an ingest worker and not yet acknowledged.",
-        value=pending_count or 0,
+        # No group yet (no worker ever ran): an error reply, shown as 0.
+        value=pending["pending"] if isinstance(pending, dict) else 0,
     )
     if settings.INGEST["SPOOL"]:
         yield GaugeMetricFamily(

@@ -14,6 +14,7 @@ import pytest
 from api.calls.models import Conference, Connection, Participant, Session, Track
 from api.events.models import GenericEvent, StatsSample
 from api.tenancy.models import AppUsageDay
+from conftest import placeholders_replace
 
 START = datetime(2026, 11, 28, 16, 50, 49, tzinfo=UTC)
 
@@ -21,16 +22,6 @@ START = datetime(2026, 11, 28, 16, 50, 49, tzinfo=UTC)
 # removeConnection carries the application's peer id (SDK quirk): the
 # original answered 400 participant_not_found and never ended the connection.
 FIXED_ANSWERS = {"removeConnection": (200, "")}
-
-
-def _replace(value, mapping: dict[str, str]):
-    if isinstance(value, str):
-        return mapping.get(value, value)
-    if isinstance(value, list):
-        return [_replace(v, mapping) for v in value]
-    if isinstance(value, dict):
-        return {k: _replace(v, mapping) for k, v in value.items()}
-    return value
 
 
 def _shape(value):
@@ -50,7 +41,7 @@ def replay(sdk, monkeypatch, call: dict) -> list[tuple[dict, object]]:
     exchanges = []
     for request in call["requests"]:
         clock["now"] = START + timedelta(milliseconds=request["atMs"])
-        body = _replace(copy.deepcopy(request["body"]), mapping)
+        body = placeholders_replace(copy.deepcopy(request["body"]), mapping)
         response = sdk.send(
             request["method"],
             request["path"],
