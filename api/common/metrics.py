@@ -54,9 +54,17 @@ if _DIR is not None:
     # (api, worker, scheduler) each have their own PID namespace, so the host
     # name (the container's id) is part of the name too.
     _HOST = socket.gethostname()
-    values.ValueClass = values.MultiProcessValue(
-        process_identifier=lambda: f"{_HOST}-{os.getpid()}"
-    )
+    _names: dict[int, str] = {}
+
+    def _process_name() -> str:
+        # Asked on every update: one dict read, no string built.
+        pid = os.getpid()
+        name = _names.get(pid)
+        if name is None:
+            name = _names[pid] = f"{_HOST}-{pid}"
+        return name
+
+    values.ValueClass = values.MultiProcessValue(process_identifier=_process_name)
 
 # ---------------------------------------------------------------- HTTP
 
