@@ -269,6 +269,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": CONFIG.log_level},
     "loggers": {
+        # Django's own console handler would print its records a second
+        # time, unformatted: they go to the root handler only.
+        "django": {"handlers": [], "level": "INFO"},
         "django.db.backends": {"level": "INFO"},
     },
 }

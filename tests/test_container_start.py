@@ -106,6 +106,11 @@ def test_the_api_role_migrates_then_serves_and_is_ready(api):
     assert answer.status == 200, answer.body
     assert answer.json()["checks"] == {"database": "ok", "migrations": "ok", "redis": "ok"}
     assert "Applying" in api.output() or "No migrations to apply" in api.output()
+    # granian's own lines are JSON too.
+    granian_lines = [
+        json.loads(line) for line in api.lines if line.startswith("{") and "_granian" in line
+    ]
+    assert any("Started worker-1" in line["message"] for line in granian_lines)
 
 
 def test_the_secrets_are_generated_once_and_shared_by_the_roles(compose_env, api):

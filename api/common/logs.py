@@ -42,7 +42,10 @@ def context_begin(*, request_id: str, request: Any) -> RequestContext:
     return context
 
 
-def context_end() -> None:
+def context_end(**kwargs: Any) -> None:
+    """The request is over (Django's ``request_finished``, sent once the
+    answer is written, after Django's own log line about it): what the
+    thread logs next belongs to no request."""
     _current.set(None)
 
 

@@ -67,8 +67,9 @@ class RequestContextMiddleware:
                 request_id = incoming
         if request_id is None:
             request_id = _request_ids.next()
-        # The context stays set after the answer: Django logs a 4xx or 5xx
-        # (django.request) after the middleware chain has returned.
+        # The context outlives this call: Django logs a 4xx or 5xx
+        # (django.request) after the middleware chain has returned; it ends
+        # with request_finished (api.common.logs.context_end).
         context_begin(request_id=request_id, request=request)
         response = self.get_response(request)
         seconds = perf_counter() - started

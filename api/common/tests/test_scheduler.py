@@ -32,7 +32,9 @@ def test_the_apps_schedule_the_stale_call_cleanup_and_the_partition_maintenance(
     }
 
 
-@pytest.mark.django_db
+# Not in a test transaction: between runs the scheduler closes a connection
+# that is not in autocommit mode, as it would close a broken one.
+@pytest.mark.django_db(transaction=True)
 def test_once_runs_every_scheduled_command_and_counts_the_runs():
     before = _runs("maintain_partitions", "ok")
     out = io.StringIO()
@@ -68,18 +70,17 @@ def test_a_failing_command_is_logged_and_counted_and_the_others_still_run(monkey
 def test_a_run_leaves_the_commands_output_in_the_log(caplog):
     caplog.set_level("INFO", logger="api.scheduler")
 
-    assert scheduled_run(Every(command="cleanup_stale_conferences", minutes=15))
+    assert scheduled_run(Every(command="check", minutes=15))
 
-    assert "No ongoing conferences found." in caplog.text
+    assert "System check identified no issues" in caplog.text
 
 
 def test_the_scheduler_runs_at_start_and_stops_on_sigterm(tmp_path):
+    # An empty database: both commands fail (no tables), which is logged
+    # and does not stop the scheduler.
     env = {"DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    manage = [sys.executable, "manage.py"]
-    migrated = subprocess.run([*manage, "migrate", "-v", "0"], cwd=settings.BASE_DIR, env=env)
-    assert migrated.returncode == 0
     process = subprocess.Popen(
-        [*manage, "scheduler"],
+        [sys.executable, "manage.py", "scheduler"],
         cwd=settings.BASE_DIR,
         env=env,
         stdout=subprocess.PIPE,
@@ -91,12 +92,12 @@ def test_the_scheduler_runs_at_start_and_stops_on_sigterm(tmp_path):
     seen = []
     for line in process.stdout:
         seen.append(line)
-        if "scheduled command maintain_partitions done" in line:
+        if "scheduled command maintain_partitions" in line:
             break
     process.send_signal(signal.SIGTERM)
     rest, _ = process.communicate(timeout=60)
     watchdog.cancel()
 
     assert process.returncode == 0
-    assert any("scheduled command cleanup_stale_conferences done" in line for line in seen)
+    assert any("scheduled command cleanup_stale_conferences failed" in line for line in seen)
     assert "scheduler stopped" in rest
