@@ -7,6 +7,7 @@ default, so that ``settings.py`` stays declarative and the README and
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -215,6 +216,14 @@ def load() -> Config:
     proxy_hops = _int("TRUSTED_PROXY_HOPS", 0)
     if proxy_hops < 0:
         raise ImproperlyConfigured(f"TRUSTED_PROXY_HOPS must be 0 or more, not {proxy_hops}")
+    metrics_allowed_ips = _list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"] if debug else [])
+    for entry in metrics_allowed_ips:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"METRICS_ALLOWED_IPS: {entry!r} is not an address or a network"
+            ) from exc
     # The library reads this variable itself; it is read here too so that the
     # /metrics view knows where to collect from, and it is checked early.
     metrics_dir = _get("PROMETHEUS_MULTIPROC_DIR") or None
@@ -259,7 +268,7 @@ def load() -> Config:
         secure_hsts_preload=_bool("SECURE_HSTS_PRELOAD", False),
         trusted_proxy_hops=proxy_hops,
         metrics_token=metrics_token,
-        metrics_allowed_ips=_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"] if debug else []),
+        metrics_allowed_ips=metrics_allowed_ips,
         metrics_dir=Path(metrics_dir) if metrics_dir else None,
         log_format=_choice("LOG_FORMAT", "plain" if debug else "json", {"plain", "json"}),
         log_requests=_bool("LOG_REQUESTS", False),

@@ -90,3 +90,10 @@ def test_proxy_hops_cannot_be_negative(production):
 
     with pytest.raises(ImproperlyConfigured, match="TRUSTED_PROXY_HOPS"):
         env.load()
+
+
+def test_a_metrics_allow_list_entry_that_is_no_address_is_refused(production):
+    production.setenv("METRICS_ALLOWED_IPS", "10.0.0.0/8, prometheus.internal")
+
+    with pytest.raises(ImproperlyConfigured, match="prometheus.internal"):
+        env.load()
