@@ -112,10 +112,15 @@ def admin_link(obj: models.Model | None, label: Any = None) -> str | None:
     return format_html('<a href="{}">{}</a>', url, obj if label is None else label)
 
 
-def changelist_link(model: type[models.Model], label: str, **filters: Any) -> str:
-    """A link to ``model``'s admin list, filtered by ``filters``."""
-    opts = model._meta
-    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+def changelist_link(model: type[models.Model] | str, label: str, **filters: Any) -> str:
+    """A link to ``model``'s admin list, filtered by ``filters``. A model of
+    a higher layer is named by its label (``"events.genericevent"``): a
+    page may link to it, the app may not import it."""
+    if isinstance(model, str):
+        app_label, model_name = model.split(".")
+    else:
+        app_label, model_name = model._meta.app_label, model._meta.model_name
+    url = reverse(f"admin:{app_label}_{model_name}_changelist")
     query = urlencode({name: str(value) for name, value in filters.items()})
     return format_html('<a href="{}?{}">{}</a>', url, query, label)
 
