@@ -12,7 +12,8 @@ import pytest
 
 from api.calls.models import Connection
 from api.events.models import StatsSample
-from api.ingest.sinks import current_sink, redis_client
+from api.ingest.sinks import current_sink
+from api.ingest.sinks.queued import redis_client
 from api.ingest.tests.fake_sdk import next_report, stats_report
 from api.ingest.worker import IngestWorker
 from api.quality.models import TrackMetric
@@ -155,7 +156,7 @@ def test_a_worker_killed_after_its_commit_stores_nothing_twice(call, queued):
         report = next_report(report)
     # Given a worker that read the batch and committed it, but died before
     # acknowledging (its messages stay pending under its name)
-    from api.ingest.sinks import message_decode
+    from api.ingest.sinks.codec import message_decode
     from api.ingest.worker import batch_store
 
     client = redis_client()
@@ -216,7 +217,7 @@ def test_a_batch_large_enough_to_be_copied_is_stored_whole(call, queued):
 
 @pytest.mark.parametrize("keep", [True, False])
 def test_one_script_call_accepts_several_samples_and_reports_the_ended(queued, keep):
-    from api.ingest.sinks import QueuedSink
+    from api.ingest.sinks.queued import QueuedSink
 
     client = redis_client()
     live, ended = uuid.uuid4().hex.encode(), uuid.uuid4().hex.encode()

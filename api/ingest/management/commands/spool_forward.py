@@ -10,7 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from api.ingest.sinks import QueuedSink
+from api.ingest.sinks.queued import QueuedSink
 from api.ingest.spool import SUFFIX, Spool
 
 
