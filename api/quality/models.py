@@ -7,6 +7,7 @@ from django.db.models import Q
 
 from api.calls.models import Conference, Connection, Participant, Session, Track
 from api.events.partitioning import PartitionedTable
+from api.quality.catalogue import issue_explanation, issue_title
 from api.tenancy.models import App
 
 
@@ -82,6 +83,14 @@ class Issue(models.Model):
         if self.resolved_at is None:
             return None
         return (self.resolved_at - self.created_at).total_seconds()
+
+    @property
+    def title(self) -> str:
+        return issue_title(self.code)
+
+    @property
+    def explanation(self) -> str:
+        return issue_explanation(self.code)
 
 
 class TrackMetric(models.Model):
