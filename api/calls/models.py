@@ -26,7 +26,7 @@ class Conference(models.Model):
     ongoing = models.BooleanField(default=False)
     duration = models.PositiveIntegerField(default=0, help_text="Seconds with ≥1 open connection.")
     created_at = models.DateTimeField(auto_now_add=True)
-    participants = models.ManyToManyField(
+    participants: models.ManyToManyField = models.ManyToManyField(
         "Participant", through="ConferenceParticipant", related_name="conferences", blank=True
     )
 

@@ -182,12 +182,13 @@ def connection_add(
     are in a call from now on (``call_start``/``start_time``/``ongoing``)."""
     with transaction.atomic():
         conference = Conference.objects.select_for_update(no_key=True).get(pk=session.conference_id)
-        info = {"detected_tcp": False, "detected_turn": False, "negotiations": []}
+        negotiations: list[dict] = []
+        info = {"detected_tcp": False, "detected_turn": False, "negotiations": negotiations}
         state = Connection.State.NEW
         if connection_state == "connected":
             state = Connection.State.CONNECTED
         else:
-            info["negotiations"].append(_negotiation_new("initial", at))
+            negotiations.append(_negotiation_new("initial", at))
         connection = Connection.objects.create(
             app_id=session.app_id,
             session=session,
@@ -613,7 +614,7 @@ def track_from_ontrack(
         return track
 
 
-TRACK_STATE_CHANGES = {
+TRACK_STATE_CHANGES: dict[str, dict[str, Any]] = {
     "mute": {"muted": True},
     "unmute": {"muted": False},
     "ended": {"ended": True, "readyState": "ended"},

@@ -85,7 +85,7 @@ def _params(sample: SampleToStore, db) -> list | tuple:
     )
     if db.vendor == "postgresql":
         return values  # psycopg adapts UUIDs, datetimes, dates and bytes itself
-    return [field.get_db_prep_value(v, db) for field, v in zip(_FIELDS, values, strict=True)]
+    return [field.get_db_prep_value(v, db) for field, v in zip(_FIELDS, values, strict=True)]  # type: ignore[union-attr]
 
 
 def samples_insert(samples: list[SampleToStore]) -> set[uuid.UUID]:
@@ -158,10 +158,10 @@ def rows_insert(*, model, columns: tuple[str, ...], rows: list[tuple]) -> None:
             if field.get_internal_type() in {"UUIDField", "DateTimeField", "ForeignKey"}
         ]
         prepared = []
-        for row in rows:
-            row = list(row)
+        for values in rows:
+            row = list(values)
             for i in convert:
                 row[i] = fields[i].get_db_prep_value(row[i], db)
-            prepared.append(row)
+            prepared.append(tuple(row))
         rows = prepared
     insert_many(model=model, columns=columns, rows=rows)

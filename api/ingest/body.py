@@ -33,13 +33,13 @@ MAX_DEPTH = 64
 
 def _body_bytes(request: HttpRequest) -> bytes:
     length = request.META.get("CONTENT_LENGTH")
-    if length and length.isdigit() and int(length) > settings.MAX_BODY_BYTES:
+    if length and length.isdigit() and int(length) > settings.CONFIG.max_body_bytes:
         raise ApiError("body_too_large")
     try:
         raw = request.body
     except RequestDataTooBig as exc:
         raise ApiError("body_too_large") from exc
-    if len(raw) > settings.MAX_BODY_BYTES:
+    if len(raw) > settings.CONFIG.max_body_bytes:
         raise ApiError("body_too_large")
     return raw
 

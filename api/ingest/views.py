@@ -366,7 +366,7 @@ def tracks(request: HttpRequest) -> HttpResponse:
 
 
 def _web_url(request: HttpRequest, path: str) -> str:
-    domain = settings.PEERMETRICS["WEB_DOMAIN"]
+    domain = settings.CONFIG.web_domain
     if domain:
         return f"https://{domain}{path}"
     return request.build_absolute_uri(path)

@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import orjson
 import redis
@@ -43,6 +44,9 @@ from api.quality import analysis as quality
 from api.quality.models import TrackMetric
 
 logger = logging.getLogger("api.ingest.worker")
+
+# The Redis consumer group of every worker.
+CONSUMER_GROUP = "ingest"
 
 
 @dataclass
@@ -145,13 +149,13 @@ class IngestWorker:
         # A client of its own: a batch read can be megabytes, and a loaded
         # Redis may answer it slowly; that is no reason to give up on it.
         self.redis = redis.Redis.from_url(
-            redis_url or settings.REDIS_URL,
+            redis_url or settings.CONFIG.redis_url or "",
             socket_timeout=block_ms / 1000 + 30,
             socket_connect_timeout=5,
             health_check_interval=30,
         )
-        self.stream = settings.INGEST["STREAM"]
-        self.group = settings.INGEST["GROUP"]
+        self.stream = settings.CONFIG.ingest_stream
+        self.group = CONSUMER_GROUP
         self.consumer = consumer
         self.batch_size = batch_size
         self.block_ms = block_ms
@@ -173,14 +177,14 @@ class IngestWorker:
     def _next_batch(self) -> list[tuple[bytes, dict]]:
         if not self._own_pending_done:
             # Messages this consumer read before it was killed.
-            reply = self.redis.xreadgroup(
+            reply: Any = self.redis.xreadgroup(
                 self.group, self.consumer, {self.stream: "0"}, count=self.batch_size
             )
             messages = reply[0][1] if reply else []
             if messages:
                 return messages
             self._own_pending_done = True
-        claimed = self.redis.xautoclaim(
+        claimed: Any = self.redis.xautoclaim(
             self.stream,
             self.group,
             self.consumer,

@@ -92,7 +92,7 @@ def _interval_s(app_id: Any) -> float:
     if hit is not None and now - hit[1] < float(quality_setting("INTERVAL_CACHE_SECONDS")):
         return hit[0]
     interval_ms = App.objects.filter(pk=app_id).values_list("interval", flat=True).first()
-    seconds = (interval_ms or settings.PEERMETRICS["DEFAULT_STATS_INTERVAL_MS"]) / 1000.0
+    seconds = (interval_ms or settings.CONFIG.stats_interval_ms) / 1000.0
     if len(_intervals) > 10_000:
         _intervals.clear()
     _intervals[app_id] = (seconds, now)

@@ -246,8 +246,8 @@ def sample_extract(
             for r in remotes.values()
             if r.get("type") == "remote-inbound-rtp"
         ]
-        rtts = [r for r in rtts if r is not None]
-        connection_rtt = sum(rtts) / len(rtts) if rtts else None
+        known = [r for r in rtts if r is not None]
+        connection_rtt = sum(known) / len(known) if known else None
 
     for kind in KINDS:
         section = _dict(data.get(kind))

@@ -244,8 +244,8 @@ def _setup_check(state: ConnectionState, *, connection_id: Any, at: datetime) ->
     first = negotiations[0] if negotiations else None
     if not first or first.get("status") != "connected" or not first.get("start_time"):
         return []
-    started = datetime.fromisoformat(first["start_time"].replace("Z", "+00:00"))
-    ended = datetime.fromisoformat((first.get("end_time") or iso(at)).replace("Z", "+00:00"))
+    started = datetime.fromisoformat(str(first["start_time"]).replace("Z", "+00:00"))
+    ended = datetime.fromisoformat(str(first.get("end_time") or iso(at)).replace("Z", "+00:00"))
     if Issue.objects.filter(
         code="slow_connection_setup", subject=f"connection:{connection_id}"
     ).exists():
@@ -266,7 +266,7 @@ def _candidate_error(event: GenericEvent, state: ConnectionState) -> None:
         Issue.objects.filter(pk=existing.pk).update(data=data)
         return
     connected = state.connected or (
-        Connection.objects.filter(pk=event.connection_id, state=Connection.State.CONNECTED).exists()
+        Connection.objects.filter(pk=event.connection_id, state=Connection.State.CONNECTED).exists()  # type: ignore[misc]  # a connection event: the id is set
     )
     issue_open(
         scope=_event_scope(event),
@@ -316,8 +316,9 @@ def _track_event(event: GenericEvent) -> None:
     stopped camera is not reported as broken media."""
     if event.type not in {"ended", "mute", "unmute"} or event.track_id is None:
         return
-    track = Track.objects.filter(pk=event.track_id).values("track_id", "kind", "connection_id")
-    track = track.first()
+    track = (
+        Track.objects.filter(pk=event.track_id).values("track_id", "kind", "connection_id").first()
+    )
     if track is None:
         return
     marks = STATE.marks_load(event.conference_id, event.participant_id)
@@ -462,7 +463,7 @@ def conference_ended(*, conference: Any, at: datetime) -> None:
     Issue.objects.filter(conference_id=conference.pk, resolved_at__isnull=True).update(
         resolved_at=_resolved_at(at)
     )
-    if settings.PEERMETRICS.get("POST_CONFERENCE_CLEANUP"):
+    if settings.CONFIG.post_conference_cleanup:
         StatsSample.objects.filter(conference_id=conference.pk).delete()
     for connection_id in Connection.objects.filter(conference_id=conference.pk).values_list(
         "pk", flat=True

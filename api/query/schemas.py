@@ -58,11 +58,16 @@ def data_of(schema: type, name: str) -> type:
 
 
 def list_of(schema: type, name: str) -> type:
-    return create_model(name, __base__=Out, data=(list[schema], ...))
+    return create_model(name, __base__=Out, data=(list[schema], ...))  # type: ignore[valid-type]
 
 
 def page_of(schema: type, name: str) -> type:
-    return create_model(name, __base__=Out, results=(list[schema], ...), count=(int, ...))
+    return create_model(
+        name,
+        __base__=Out,
+        results=(list[schema], ...),  # type: ignore[valid-type]
+        count=(int, ...),
+    )
 
 
 # ------------------------------------------------------------------ errors

@@ -26,7 +26,7 @@ _queued_sinks: list[QueuedSink] = []
 
 @functools.cache
 def current_sink() -> DirectSink | QueuedSink:
-    if settings.INGEST["SINK"] != "queued":
+    if settings.CONFIG.ingest_sink != "queued":
         return DirectSink()
     sink = QueuedSink()
     _queued_sinks.append(sink)
@@ -43,7 +43,7 @@ def connections_ended(connection_ids: list[uuid.UUID]) -> None:
 
 @receiver(setting_changed)
 def _sink_settings_changed(setting: str, **kwargs) -> None:
-    if setting in {"INGEST", "REDIS_URL"}:
+    if setting == "CONFIG":
         for sink in _queued_sinks:
             sink.close()
         _queued_sinks.clear()

@@ -65,11 +65,16 @@ def redis_client():
     import redis
 
     return redis.Redis.from_url(
-        settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
+        settings.CONFIG.redis_url,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        health_check_interval=30,
     )
 
 
 _ENDED_PREFIX = b"pm:ended:"
+# How long an ended connection is remembered as ended in Redis.
+ENDED_SECONDS = 3 * 86400
 _SPOOL_SOCKET_TIMEOUT = 30
 
 
@@ -128,7 +133,7 @@ class QueuedSink:
         import redis
 
         connection = self._connection(socket_timeout)
-        stream = settings.INGEST["STREAM"].encode()
+        stream = settings.CONFIG.ingest_stream.encode()
         try:
             connection.send_packed_command(
                 [accept_command(stream, items, keep=keep)], check_health=True
@@ -154,12 +159,12 @@ class QueuedSink:
             with self._spool_lock:
                 if self._spool is None:
                     self._spool = Spool(
-                        settings.INGEST["SPOOL_DIR"],
+                        settings.CONFIG.ingest_spool_dir,
                         # Nobody waits on the spool's calls, and a batch can
                         # be megabytes: a slow answer beats a resend.
                         functools.partial(self.send, socket_timeout=_SPOOL_SOCKET_TIMEOUT),
                         on_ended=_ended_seen,
-                        fsync_seconds=settings.INGEST["SPOOL_FSYNC_SECONDS"],
+                        fsync_seconds=settings.CONFIG.ingest_spool_fsync_seconds,
                     )
                     atexit.register(self._spool.close)
         return self._spool
@@ -180,7 +185,7 @@ class QueuedSink:
         state = connection_cached(sample.connection_id, sample.session_id)
         message = message_encode(uuid7(), state, sample)
         connection_hex = sample.connection_id.hex.encode()
-        if settings.INGEST["SPOOL"]:
+        if settings.CONFIG.ingest_spool:
             try:
                 self.spool.put(connection_hex, message)
             except (SpoolFull, OSError) as exc:
@@ -208,12 +213,12 @@ def connections_mark_ended(connection_ids: list[uuid.UUID]) -> None:
     """Mark ended connections in Redis, so that every process refuses
     their samples. Best effort: the database stays the truth (a process
     that does not know the connection reads its end there)."""
-    if not settings.REDIS_URL or not connection_ids:
+    if not settings.CONFIG.redis_url or not connection_ids:
         return
     try:
         pipe = redis_client().pipeline(transaction=False)
         for connection_id in connection_ids:
-            pipe.set(_ended_key(connection_id), b"1", ex=settings.INGEST["ENDED_SECONDS"])
+            pipe.set(_ended_key(connection_id), b"1", ex=ENDED_SECONDS)
         pipe.execute()
     except Exception as exc:
         logger.warning("could not mark %d ended connections in Redis: %s", len(connection_ids), exc)

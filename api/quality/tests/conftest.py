@@ -294,7 +294,7 @@ class Peer:
         return response.json["connection_id"]
 
     def stats(self, connection_id: str, data: dict, *, delta: int | None = None):
-        body = {"token": self.token, "connectionId": connection_id, "data": data}
+        body: dict[str, Any] = {"token": self.token, "connectionId": connection_id, "data": data}
         if delta is not None:
             body["delta"] = delta
         response = self.call.sdk.post("/v1/stats", body)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.http import HttpRequest
 from ninja import Query, Router, Status
 
+from api.query.auth import AuthedRequest
 from api.query.responses import ERRORS, listing
 from api.query.schemas import (
     AppCreateIn,
@@ -52,7 +52,7 @@ def _data(app: App) -> dict:
     "/apps",
     response={200: list_of(AppOut, "AppList") | page_of(AppOut, "AppPage"), **ERRORS},
 )
-def app_list(request: HttpRequest, params: Query[AppListParams]) -> Any:
+def app_list(request: AuthedRequest, params: Query[AppListParams]) -> Any:
     """The active apps of the caller's organizations (deleted ones are not
     listed), each with its usage of the last 31 days."""
     queryset = apps_visible_to(user=request.auth)
@@ -64,7 +64,7 @@ def app_list(request: HttpRequest, params: Query[AppListParams]) -> Any:
 
 
 @router.post("/apps", response={201: AppData, **ERRORS})
-def app_create(request: HttpRequest, payload: AppCreateIn) -> Any:
+def app_create(request: AuthedRequest, payload: AppCreateIn) -> Any:
     """A new app in an organization where the caller is admin or owner."""
     membership = organization_get_for(
         user=request.auth, organization_id=payload.organization, role=ADMIN
@@ -80,13 +80,13 @@ def app_create(request: HttpRequest, payload: AppCreateIn) -> Any:
 
 
 @router.get("/apps/{uuid:app_id}", response={200: AppData, **ERRORS})
-def app_detail(request: HttpRequest, app_id: uuid.UUID) -> Any:
+def app_detail(request: AuthedRequest, app_id: uuid.UUID) -> Any:
     app = app_get_for(user=request.auth, app_id=app_id, role=MEMBER)
     return _data(app)
 
 
 @router.put("/apps/{uuid:app_id}", response={200: AppData, **ERRORS})
-def app_update(request: HttpRequest, app_id: uuid.UUID, payload: AppUpdateIn) -> Any:
+def app_update(request: AuthedRequest, app_id: uuid.UUID, payload: AppUpdateIn) -> Any:
     """Change the fields given; the others stay."""
     app = app_get_for(user=request.auth, app_id=app_id, role=ADMIN)
     given = payload.model_fields_set
@@ -102,7 +102,7 @@ def app_update(request: HttpRequest, app_id: uuid.UUID, payload: AppUpdateIn) ->
 
 
 @router.delete("/apps/{uuid:app_id}", response={200: str, **ERRORS})
-def app_delete(request: HttpRequest, app_id: uuid.UUID) -> Any:
+def app_delete(request: AuthedRequest, app_id: uuid.UUID) -> Any:
     """Delete: the app and its data disappear and its SDKs are refused."""
     app = app_get_for(user=request.auth, app_id=app_id, role=ADMIN)
     services.app_delete(app=app)
@@ -110,7 +110,7 @@ def app_delete(request: HttpRequest, app_id: uuid.UUID) -> Any:
 
 
 @router.post("/apps/{uuid:app_id}/reset-key", response={200: AppData, **ERRORS})
-def app_key_reset(request: HttpRequest, app_id: uuid.UUID) -> Any:
+def app_key_reset(request: AuthedRequest, app_id: uuid.UUID) -> Any:
     """A new api key; pages still using the old one are refused at their
     next ``/initialize``."""
     app = app_get_for(user=request.auth, app_id=app_id, role=ADMIN)

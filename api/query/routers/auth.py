@@ -11,6 +11,7 @@ from django.middleware.csrf import get_token
 from ninja import Router, Status
 
 from api.common.errors import ApiError
+from api.query.auth import AuthedRequest
 from api.query.responses import ERRORS
 from api.query.routers.organizations import organizations_with_role
 from api.query.schemas import (
@@ -57,25 +58,25 @@ def auth_login(request: HttpRequest, payload: LoginIn) -> Any:
 
 
 @router.post("/auth/logout", response={200: str, **ERRORS}, summary="Log out")
-def auth_logout(request: HttpRequest) -> Any:
+def auth_logout(request: AuthedRequest) -> Any:
     logout(request)
     return ""
 
 
 @router.get("/auth/me", response={200: data_of(MeOut, "MeData"), **ERRORS})
-def auth_me(request: HttpRequest) -> Any:
+def auth_me(request: AuthedRequest) -> Any:
     """The caller and their organizations with their role in each."""
     return {"data": _me(request.auth)}
 
 
 @router.get("/auth/tokens", response={200: list_of(TokenOut, "TokenList"), **ERRORS})
-def token_list(request: HttpRequest) -> Any:
+def token_list(request: AuthedRequest) -> Any:
     """The caller's API tokens (never the tokens themselves)."""
     return {"data": list(ApiToken.objects.filter(user=request.auth).order_by("created_at", "pk"))}
 
 
 @router.post("/auth/tokens", response={201: data_of(NewTokenOut, "NewTokenData"), **ERRORS})
-def token_create(request: HttpRequest, payload: TokenIn) -> Any:
+def token_create(request: AuthedRequest, payload: TokenIn) -> Any:
     """A new token for scripts: send it as ``Authorization: Bearer <token>``.
     It is shown in this answer only."""
     token, raw = services.api_token_create(user=request.auth, name=payload.name)
@@ -84,7 +85,7 @@ def token_create(request: HttpRequest, payload: TokenIn) -> Any:
 
 
 @router.delete("/auth/tokens/{uuid:token_id}", response={200: str, **ERRORS})
-def token_revoke(request: HttpRequest, token_id: uuid.UUID) -> Any:
+def token_revoke(request: AuthedRequest, token_id: uuid.UUID) -> Any:
     """Revoke one of the caller's tokens."""
     token = ApiToken.objects.filter(pk=token_id, user=request.auth).first()
     if token is None:

@@ -4,12 +4,13 @@ behind the dashboard's call pages."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
-from django.http import HttpRequest
 from ninja import Query, Router
 
 from api.calls.models import Session
 from api.common.errors import ApiError
+from api.query.auth import AuthedRequest
 from api.query.responses import ERRORS, created_at_of, listing
 from api.query.schemas import (
     ConferenceDetailOut,
@@ -56,7 +57,7 @@ def _conference_ids(raw: str | None) -> list[uuid.UUID] | None:
 
 def _require(user: User, **ids: uuid.UUID | None) -> None:
     """Each id a filter names must be visible to the caller (else 404)."""
-    checks = {
+    checks: dict[str, Callable[..., None]] = {
         "app_id": scope.app_require,
         "conference_id": scope.conference_require,
         "participant_id": scope.participant_require,
@@ -75,7 +76,7 @@ def _require(user: User, **ids: uuid.UUID | None) -> None:
     tags=["conferences"],
     response=_list_response(ConferenceListItemOut, "Conference"),
 )
-def conference_list(request: HttpRequest, params: Query[ConferenceListParams]) -> dict:
+def conference_list(request: AuthedRequest, params: Query[ConferenceListParams]) -> dict:
     """Conferences of the caller's apps, oldest first, with ``has_errors``,
     ``has_warnings`` and ``participants_count``. Without a ``created_at_*``
     bound, ``participantId`` or ``conference_ids``: the last 30 days."""
@@ -100,7 +101,7 @@ def conference_list(request: HttpRequest, params: Query[ConferenceListParams]) -
     tags=["conferences"],
     response={200: data_of(ConferenceDetailOut, "ConferenceData"), **ERRORS},
 )
-def conference_detail(request: HttpRequest, conference_id: uuid.UUID) -> dict:
+def conference_detail(request: AuthedRequest, conference_id: uuid.UUID) -> dict:
     """One conference with the ids of its participants (users and peers)
     and of its issues."""
     conference = calls.conference_get(user=request.auth, conference_id=conference_id)
@@ -115,7 +116,7 @@ def conference_detail(request: HttpRequest, conference_id: uuid.UUID) -> dict:
 @router.get(
     "/participants", tags=["participants"], response=_list_response(ParticipantOut, "Participant")
 )
-def participant_list(request: HttpRequest, params: Query[ParticipantListParams]) -> dict:
+def participant_list(request: AuthedRequest, params: Query[ParticipantListParams]) -> dict:
     """Participants of the caller's apps. Without a ``created_at_*`` bound
     or ``conferenceId``: those created in the last 30 days."""
     user = request.auth
@@ -134,7 +135,7 @@ def participant_list(request: HttpRequest, params: Query[ParticipantListParams])
     tags=["participants"],
     response={200: data_of(ParticipantOut, "ParticipantData"), **ERRORS},
 )
-def participant_detail(request: HttpRequest, participant_id: uuid.UUID) -> dict:
+def participant_detail(request: AuthedRequest, participant_id: uuid.UUID) -> dict:
     return {"data": calls.participant_get(user=request.auth, participant_id=participant_id)}
 
 
@@ -142,7 +143,7 @@ def participant_detail(request: HttpRequest, participant_id: uuid.UUID) -> dict:
 
 
 @router.get("/sessions", tags=["sessions"], response=_list_response(SessionListItemOut, "Session"))
-def session_list(request: HttpRequest, params: Query[SessionListParams]) -> dict:
+def session_list(request: AuthedRequest, params: Query[SessionListParams]) -> dict:
     """Sessions, without ``constraints``, with the ids of their issues.
     Without a ``created_at_*`` bound, ``conferenceId`` or ``participantId``:
     the last 30 days."""
@@ -175,7 +176,7 @@ def _with_issue_ids(sessions: list[Session]) -> None:
     tags=["sessions"],
     response={200: data_of(SessionOut, "SessionData"), **ERRORS},
 )
-def session_detail(request: HttpRequest, session_id: uuid.UUID) -> dict:
+def session_detail(request: AuthedRequest, session_id: uuid.UUID) -> dict:
     """One session, with ``constraints`` and the ids of its issues."""
     session = calls.session_get(user=request.auth, session_id=session_id)
     _with_issue_ids([session])
@@ -188,7 +189,7 @@ def session_detail(request: HttpRequest, session_id: uuid.UUID) -> dict:
 @router.get(
     "/connections", tags=["connections"], response=_list_response(ConnectionOut, "Connection")
 )
-def connection_list(request: HttpRequest, params: Query[ConnectionListParams]) -> dict:
+def connection_list(request: AuthedRequest, params: Query[ConnectionListParams]) -> dict:
     """Connections. Without a ``created_at_*`` bound, ``conferenceId``,
     ``participantId`` or ``sessionId``: the last 30 days."""
     user = request.auth
@@ -215,7 +216,7 @@ def connection_list(request: HttpRequest, params: Query[ConnectionListParams]) -
     tags=["connections"],
     response={200: data_of(ConnectionOut, "ConnectionData"), **ERRORS},
 )
-def connection_detail(request: HttpRequest, connection_id: uuid.UUID) -> dict:
+def connection_detail(request: AuthedRequest, connection_id: uuid.UUID) -> dict:
     return {"data": calls.connection_get(user=request.auth, connection_id=connection_id)}
 
 
@@ -223,7 +224,7 @@ def connection_detail(request: HttpRequest, connection_id: uuid.UUID) -> dict:
 
 
 @router.get("/issues", tags=["issues"], response=_list_response(IssueOut, "Issue"))
-def issue_list(request: HttpRequest, params: Query[IssueListParams]) -> dict:
+def issue_list(request: AuthedRequest, params: Query[IssueListParams]) -> dict:
     """Issues, with their title and explanation. Without a ``created_at_*``
     bound or a conference, participant, session or connection: the last
     30 days."""
@@ -255,5 +256,5 @@ def issue_list(request: HttpRequest, params: Query[IssueListParams]) -> dict:
     tags=["issues"],
     response={200: data_of(IssueOut, "IssueData"), **ERRORS},
 )
-def issue_detail(request: HttpRequest, issue_id: uuid.UUID) -> dict:
+def issue_detail(request: AuthedRequest, issue_id: uuid.UUID) -> dict:
     return {"data": issues.issue_get(user=request.auth, issue_id=issue_id)}

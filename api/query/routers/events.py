@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import uuid
 
-from django.http import HttpRequest
 from ninja import Query, Router
 
 from api.events.models import GenericEvent
+from api.query.auth import AuthedRequest
 from api.query.responses import ERRORS, created_at_of, listing, page_requested, rows_answer
 from api.query.schemas import (
     CategoryEventParams,
@@ -30,7 +30,7 @@ EVENTS_RESPONSE = {
 
 @router.get("/conferences/{uuid:conference_id}/events", response=EVENTS_RESPONSE)
 def conference_events(
-    request: HttpRequest, conference_id: uuid.UUID, params: Query[ConferenceEventParams]
+    request: AuthedRequest, conference_id: uuid.UUID, params: Query[ConferenceEventParams]
 ) -> dict:
     """Every event of a conference, stats samples included (type and
     category ``stats``, ``data`` = the report as sent), oldest first."""
@@ -45,7 +45,7 @@ def conference_events(
     return rows_answer(list(rows), page=page, count=count)
 
 
-def _category_list(request: HttpRequest, params: CategoryEventParams, category: str) -> dict:
+def _category_list(request: AuthedRequest, params: CategoryEventParams, category: str) -> dict:
     user = request.auth
     scope.conference_require(user=user, conference_id=params.conference_id)
     scope.participant_require(user=user, participant_id=params.participant_id)
@@ -61,24 +61,24 @@ def _category_list(request: HttpRequest, params: CategoryEventParams, category: 
 
 
 @router.get("/events/browser", response=EVENTS_RESPONSE)
-def browser_events(request: HttpRequest, params: Query[CategoryEventParams]) -> dict:
+def browser_events(request: AuthedRequest, params: Query[CategoryEventParams]) -> dict:
     """Browser events of a conference and/or participant."""
     return _category_list(request, params, GenericEvent.Category.BROWSER)
 
 
 @router.get("/events/get-user-media", response=EVENTS_RESPONSE)
-def get_user_media_events(request: HttpRequest, params: Query[CategoryEventParams]) -> dict:
+def get_user_media_events(request: AuthedRequest, params: Query[CategoryEventParams]) -> dict:
     """getUserMedia events of a conference and/or participant."""
     return _category_list(request, params, GenericEvent.Category.GET_USER_MEDIA)
 
 
 @router.get("/connection", response=EVENTS_RESPONSE)
-def connection_events(request: HttpRequest, params: Query[CategoryEventParams]) -> dict:
+def connection_events(request: AuthedRequest, params: Query[CategoryEventParams]) -> dict:
     """Connection events of a conference and/or participant."""
     return _category_list(request, params, GenericEvent.Category.CONNECTION)
 
 
 @router.get("/stats", response=EVENTS_RESPONSE)
-def stats_events(request: HttpRequest, params: Query[CategoryEventParams]) -> dict:
+def stats_events(request: AuthedRequest, params: Query[CategoryEventParams]) -> dict:
     """Stats samples of a conference and/or participant, as events."""
     return _category_list(request, params, events.STATS)

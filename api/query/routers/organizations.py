@@ -8,10 +8,10 @@ import uuid
 from typing import Any
 
 from django.db.models import Q
-from django.http import HttpRequest
 from ninja import Router, Status
 
 from api.common.errors import ApiError
+from api.query.auth import AuthedRequest
 from api.query.responses import ERRORS
 from api.query.schemas import (
     MemberAddIn,
@@ -50,20 +50,20 @@ def organizations_with_role(*, user: User) -> list[Organization]:
 @router.get(
     "/organizations", response={200: list_of(OrganizationOut, "OrganizationList"), **ERRORS}
 )
-def organization_list(request: HttpRequest) -> Any:
+def organization_list(request: AuthedRequest) -> Any:
     """The organizations the caller belongs to, with their role."""
     return {"data": organizations_with_role(user=request.auth)}
 
 
 @router.post("/organizations", response={201: OrganizationData, **ERRORS})
-def organization_create(request: HttpRequest, payload: OrganizationIn) -> Any:
+def organization_create(request: AuthedRequest, payload: OrganizationIn) -> Any:
     """A new organization, owned by the caller."""
     organization = services.organization_create(name=payload.name, owner=request.auth)
     return Status(201, {"data": _with_role(organization, OWNER)})
 
 
 @router.get("/organizations/{uuid:organization_id}", response={200: OrganizationData, **ERRORS})
-def organization_detail(request: HttpRequest, organization_id: uuid.UUID) -> Any:
+def organization_detail(request: AuthedRequest, organization_id: uuid.UUID) -> Any:
     membership = organization_get_for(
         user=request.auth, organization_id=organization_id, role=MEMBER
     )
@@ -72,7 +72,7 @@ def organization_detail(request: HttpRequest, organization_id: uuid.UUID) -> Any
 
 @router.put("/organizations/{uuid:organization_id}", response={200: OrganizationData, **ERRORS})
 def organization_update(
-    request: HttpRequest, organization_id: uuid.UUID, payload: OrganizationIn
+    request: AuthedRequest, organization_id: uuid.UUID, payload: OrganizationIn
 ) -> Any:
     """Rename (owners only)."""
     membership = organization_get_for(
@@ -85,7 +85,7 @@ def organization_update(
 
 
 @router.delete("/organizations/{uuid:organization_id}", response={200: str, **ERRORS})
-def organization_delete(request: HttpRequest, organization_id: uuid.UUID) -> Any:
+def organization_delete(request: AuthedRequest, organization_id: uuid.UUID) -> Any:
     """Delete (owners only): the organization, its apps and their data
     disappear, and its apps' SDKs are refused."""
     membership = organization_get_for(
@@ -99,7 +99,7 @@ def organization_delete(request: HttpRequest, organization_id: uuid.UUID) -> Any
     "/organizations/{uuid:organization_id}/members",
     response={200: list_of(MemberOut, "MemberList"), **ERRORS},
 )
-def member_list(request: HttpRequest, organization_id: uuid.UUID) -> Any:
+def member_list(request: AuthedRequest, organization_id: uuid.UUID) -> Any:
     membership = organization_get_for(
         user=request.auth, organization_id=organization_id, role=MEMBER
     )
@@ -107,7 +107,7 @@ def member_list(request: HttpRequest, organization_id: uuid.UUID) -> Any:
 
 
 @router.post("/organizations/{uuid:organization_id}/members", response={201: MemberData, **ERRORS})
-def member_add(request: HttpRequest, organization_id: uuid.UUID, payload: MemberAddIn) -> Any:
+def member_add(request: AuthedRequest, organization_id: uuid.UUID, payload: MemberAddIn) -> Any:
     """Add an existing user by username or email (owners only)."""
     membership = organization_get_for(
         user=request.auth, organization_id=organization_id, role=OWNER
@@ -125,7 +125,7 @@ def member_add(request: HttpRequest, organization_id: uuid.UUID, payload: Member
     return Status(201, {"data": added})
 
 
-def _member(request: HttpRequest, organization_id: uuid.UUID, user_id: uuid.UUID, *, role: str):
+def _member(request: AuthedRequest, organization_id: uuid.UUID, user_id: uuid.UUID, *, role: str):
     membership = organization_get_for(user=request.auth, organization_id=organization_id, role=role)
     target = (
         Membership.objects.select_related("user")
@@ -142,7 +142,7 @@ def _member(request: HttpRequest, organization_id: uuid.UUID, user_id: uuid.UUID
     response={200: MemberData, **ERRORS},
 )
 def member_update(
-    request: HttpRequest, organization_id: uuid.UUID, user_id: uuid.UUID, payload: MemberUpdateIn
+    request: AuthedRequest, organization_id: uuid.UUID, user_id: uuid.UUID, payload: MemberUpdateIn
 ) -> Any:
     """Change a member's role (owners only). The last owner stays owner."""
     target = _member(request, organization_id, user_id, role=OWNER)
@@ -154,7 +154,7 @@ def member_update(
     "/organizations/{uuid:organization_id}/members/{uuid:user_id}",
     response={200: str, **ERRORS},
 )
-def member_remove(request: HttpRequest, organization_id: uuid.UUID, user_id: uuid.UUID) -> Any:
+def member_remove(request: AuthedRequest, organization_id: uuid.UUID, user_id: uuid.UUID) -> Any:
     """Remove a member (owners; anyone may remove themselves). The last
     owner cannot leave."""
     leaving = user_id == request.auth.pk

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import uuid
 
-from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
 from api.common.errors import ApiError
 from api.quality import selectors as quality
+from api.query.auth import AuthedRequest
 from api.query.responses import ERRORS, moment_utc
 from api.query.schemas import (
     ConferenceQualityOut,
@@ -41,7 +41,7 @@ class ParticipantQualityParams(Schema):
     response={200: data_of(GraphsOut, "GraphsData"), **ERRORS},
 )
 def conference_graphs(
-    request: HttpRequest, conference_id: uuid.UUID, params: Query[GraphParams]
+    request: AuthedRequest, conference_id: uuid.UUID, params: Query[GraphParams]
 ) -> dict:
     """Time series of every track (bitrate, loss, jitter, RTT, fps,
     resolution, freezes, concealment, MOS, video score, ...), downsampled
@@ -62,7 +62,7 @@ def conference_graphs(
     tags=["quality"],
     response={200: data_of(ConferenceQualityOut, "ConferenceQualityData"), **ERRORS},
 )
-def conference_quality(request: HttpRequest, conference_id: uuid.UUID) -> dict:
+def conference_quality(request: AuthedRequest, conference_id: uuid.UUID) -> dict:
     """MOS p5/median, minutes below the MOS threshold, video score and
     freezes, setup times and issue counts, for the conference and per
     participant."""
@@ -76,7 +76,7 @@ def conference_quality(request: HttpRequest, conference_id: uuid.UUID) -> dict:
     response={200: data_of(ParticipantInConferenceQualityOut, "ParticipantQualityData"), **ERRORS},
 )
 def participant_quality(
-    request: HttpRequest, participant_id: uuid.UUID, params: Query[ParticipantQualityParams]
+    request: AuthedRequest, participant_id: uuid.UUID, params: Query[ParticipantQualityParams]
 ) -> dict:
     """What one participant experienced in one conference."""
     participant = calls.participant_get(user=request.auth, participant_id=participant_id)
@@ -92,6 +92,6 @@ def participant_quality(
     tags=["quality"],
     response={200: data_of(ConnectionQualityOut, "ConnectionQualityData"), **ERRORS},
 )
-def connection_quality(request: HttpRequest, connection_id: uuid.UUID) -> dict:
+def connection_quality(request: AuthedRequest, connection_id: uuid.UUID) -> dict:
     connection = calls.connection_get(user=request.auth, connection_id=connection_id)
     return {"data": quality.connection_quality_summary(connection_id=connection.pk)}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest
 from ninja import Query, Router
 
+from api.query.auth import AuthedRequest
 from api.query.responses import ERRORS
 from api.query.schemas import SearchOut, SearchParams
 from api.query.selectors.search import search
@@ -13,7 +13,7 @@ router = Router(tags=["search"])
 
 
 @router.get("/search", response={200: SearchOut, **ERRORS})
-def search_view(request: HttpRequest, params: Query[SearchParams]) -> dict:
+def search_view(request: AuthedRequest, params: Query[SearchParams]) -> dict:
     """Conferences, participants (by their application ids and names), apps
     and organizations (by name) of the caller's organizations, best match
     first, each once."""

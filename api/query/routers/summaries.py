@@ -4,9 +4,9 @@ last 30 days unless bounded."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest
 from ninja import Query, Router
 
+from api.query.auth import AuthedRequest
 from api.query.responses import ERRORS, created_at_of
 from api.query.schemas import (
     ConferenceDayOut,
@@ -25,7 +25,7 @@ from api.query.selectors import scope, summaries
 router = Router(tags=["summaries"])
 
 
-def _scope(request: HttpRequest, params: SummaryParams) -> summaries.Scope:
+def _scope(request: AuthedRequest, params: SummaryParams) -> summaries.Scope:
     scope.app_require(user=request.auth, app_id=params.app_id)
     return summaries.Scope(
         user=request.auth, app_id=params.app_id, created_at=created_at_of(params)
@@ -36,7 +36,7 @@ def _scope(request: HttpRequest, params: SummaryParams) -> summaries.Scope:
     "/conferences/summary",
     response={200: list_of(ConferenceDayOut, "ConferenceSummary"), **ERRORS},
 )
-def conference_summary(request: HttpRequest, params: Query[SummaryParams]) -> dict:
+def conference_summary(request: AuthedRequest, params: Query[SummaryParams]) -> dict:
     """Per UTC day (days with conferences only): how many conferences were
     ongoing, had an error, a warning, or went well."""
     return {"data": summaries.conference_summary(scope=_scope(request, params))}
@@ -46,7 +46,7 @@ def conference_summary(request: HttpRequest, params: Query[SummaryParams]) -> di
     "/conferences/duration-summary",
     response={200: list_of(DurationBucketOut, "DurationSummary"), **ERRORS},
 )
-def duration_summary(request: HttpRequest, params: Query[SummaryParams]) -> dict:
+def duration_summary(request: AuthedRequest, params: Query[SummaryParams]) -> dict:
     """Conferences per duration bucket (twelve buckets, < 1 m to > 60 m)."""
     return {"data": summaries.duration_summary(scope=_scope(request, params))}
 
@@ -55,20 +55,20 @@ def duration_summary(request: HttpRequest, params: Query[SummaryParams]) -> dict
     "/conferences/participant-count-summary",
     response={200: ParticipantCountSummaryOut, **ERRORS},
 )
-def participant_count_summary(request: HttpRequest, params: Query[SummaryParams]) -> dict:
+def participant_count_summary(request: AuthedRequest, params: Query[SummaryParams]) -> dict:
     """How many conferences had 0, 1, 2, ... participants (non-SFU, with a
     session)."""
     return summaries.participant_count_summary(scope=_scope(request, params))
 
 
 @router.get("/issues/summary", response={200: list_of(IssueCountOut, "IssueSummary"), **ERRORS})
-def issue_summary(request: HttpRequest, params: Query[SummaryParams]) -> dict:
+def issue_summary(request: AuthedRequest, params: Query[SummaryParams]) -> dict:
     """Issues per code, the most frequent first."""
     return {"data": summaries.issue_summary(scope=_scope(request, params))}
 
 
 @router.get("/issues/gum-summary", response={200: GumSummaryOut, **ERRORS})
-def gum_summary(request: HttpRequest, params: Query[SummaryParams]) -> dict:
+def gum_summary(request: AuthedRequest, params: Query[SummaryParams]) -> dict:
     """getUserMedia failures by error name."""
     return summaries.gum_summary(scope=_scope(request, params))
 
@@ -77,7 +77,7 @@ def gum_summary(request: HttpRequest, params: Query[SummaryParams]) -> dict:
     "/connections/summary",
     response={200: list_of(NamedCountOut, "ConnectionSummary"), **ERRORS},
 )
-def connection_summary(request: HttpRequest, params: Query[SummaryParams]) -> dict:
+def connection_summary(request: AuthedRequest, params: Query[SummaryParams]) -> dict:
     """Direct versus relayed connections."""
     return {"data": summaries.connection_summary(scope=_scope(request, params))}
 
@@ -86,13 +86,13 @@ def connection_summary(request: HttpRequest, params: Query[SummaryParams]) -> di
     "/connections/setup-time-summary",
     response={200: list_of(SetupTimeBucketOut, "SetupTimeSummary"), **ERRORS},
 )
-def setup_time_summary(request: HttpRequest, params: Query[SummaryParams]) -> dict:
+def setup_time_summary(request: AuthedRequest, params: Query[SummaryParams]) -> dict:
     """Time from the first offer to connected, per bucket, with the
     conferences in each bucket."""
     return {"data": summaries.setup_time_summary(scope=_scope(request, params))}
 
 
 @router.get("/sessions/summary", response={200: SessionSummaryOut, **ERRORS})
-def session_summary(request: HttpRequest, params: Query[SummaryParams]) -> dict:
+def session_summary(request: AuthedRequest, params: Query[SummaryParams]) -> dict:
     """Browsers, operating systems, countries and cities of the sessions."""
     return summaries.session_summary(scope=_scope(request, params))

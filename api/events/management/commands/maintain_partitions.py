@@ -34,7 +34,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--retention-days",
             type=int,
-            default=settings.INGEST["RETENTION_DAYS"],
+            default=settings.CONFIG.stats_retention_days,
             help="Keep this many days (0: keep everything). Default: STATS_RETENTION_DAYS.",
         )
         parser.add_argument("--dry-run", action="store_true")

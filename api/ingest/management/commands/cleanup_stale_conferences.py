@@ -34,7 +34,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--hours",
             type=float,
-            default=settings.PEERMETRICS["CONFERENCE_TIMEOUT_HOURS"],
+            default=settings.CONFIG.conference_timeout_hours,
             help="Idle time after which a conference is stale "
             "(default: CONFERENCE_TIMEOUT_HOURS, %(default)s).",
         )

@@ -26,9 +26,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        if not settings.REDIS_URL:
+        if not settings.CONFIG.redis_url:
             raise CommandError("Forwarding needs REDIS_HOST (the queue is a Redis stream).")
-        directory = options["dir"] or Path(settings.INGEST["SPOOL_DIR"])
+        directory = options["dir"] or Path(settings.CONFIG.ingest_spool_dir)
         if not directory.is_dir():
             raise CommandError(f"{directory} is not a directory.")
         sink = QueuedSink()
