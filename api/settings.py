@@ -104,7 +104,7 @@ def _database() -> dict[str, Any]:
         db.setdefault("CONN_HEALTH_CHECKS", True)
         # Django turns psycopg's prepared statements off. Its own queries
         # bind on the client and are never prepared either way; the ingest
-        # statements (api.events.sql) bind on the server and, prepared after
+        # statements (api.events.writer) bind on the server and, prepared after
         # a few runs, cost PostgreSQL about a fifth less CPU per sample.
         # PgBouncer in transaction mode needs max_prepared_statements set
         # (1.21+; docs/scaling.md).

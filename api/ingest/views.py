@@ -1,7 +1,8 @@
 """The SDK-facing endpoints (SPEC §1).
 
 Each view parses the body, checks the token, calls one service
-(:mod:`api.ingest.services`, or the stats sink) and shapes the answer. Every answer is JSON (the SDK parses all of them and retries
+(:mod:`api.ingest.services`, or the stats sink) and shapes the answer.
+Every answer is JSON (the SDK parses all of them and retries
 on anything else): ``""`` when there is nothing to say, the error body
 ``{"error_code", "message"}`` on failure.
 """

@@ -198,7 +198,7 @@ def test_a_sample_of_a_deleted_connection_is_dropped_without_blocking_the_others
 
 
 def test_a_batch_large_enough_to_be_copied_is_stored_whole(call, queued):
-    from api.events.sql import COPY_FROM_ROWS
+    from api.events.writer import COPY_FROM_ROWS
 
     alice, link = call
     report = stats_report()
