@@ -7,6 +7,8 @@ import io
 
 import orjson
 import pytest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 
 from api.events.models import StatsSample
 from api.ingest.tests.fake_sdk import stats_report
@@ -32,9 +34,21 @@ def wsgi(method: str, path: str, body: bytes = b"", **headers: str) -> tuple[str
         **{f"HTTP_{name.upper()}": value for name, value in headers.items()},
     }
     started: list = []
-    chunks = application(environ, lambda status, headers, *exc: started.append((status, headers)))
+    # As Django's test client does: a request must not close the database
+    # connection that holds the test's transaction.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        chunks = application(
+            environ, lambda status, headers, *exc: started.append((status, headers))
+        )
+        answer = b"".join(chunks)
+        chunks.close()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
     status, header_list = started[0]
-    return status, {name.lower(): value for name, value in header_list}, b"".join(chunks)
+    return status, {name.lower(): value for name, value in header_list}, answer
 
 
 def test_an_sdk_stats_post_is_stored_through_the_lean_lane(page):
