@@ -33,7 +33,6 @@ from api.common.ids import uuid7
 from api.events.codec import report_compress
 from api.events.models import StatsSample
 
-
 # ------------------------------------------------------------ statements
 
 
