@@ -104,7 +104,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords and not settings.IS_POSTGRES:
             item.add_marker(skip_pg)
-        if "redis" in item.keywords and not settings.REDIS_URL:
+        if "redis" in item.keywords and not settings.CONFIG.redis_url:
             item.add_marker(skip_redis)
 
 

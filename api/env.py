@@ -1,17 +1,24 @@
-"""The only reader of ``os.environ``.
+"""The only reader of ``os.environ``, and the one typed object every
+setting is read through (``django.conf.settings.CONFIG``).
 
-Every setting the server takes from its environment is read here, with its
-default, so that ``settings.py`` stays declarative and the README and
-``.env.example`` can list exactly what this module reads.
+Each variable is one field of :class:`Config`: its name in the environment,
+how its text is read, and its default (a value, or a function of the
+fields declared before it). Adding a variable is adding a field here, and
+a line in ``.env.example`` and the README's configuration table, which
+``api/tests/test_env.py`` checks. :func:`load` reads them in order and
+applies the rules that span several (secrets, the queued sink's Redis).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -31,20 +38,24 @@ _UNSAFE_SECRETS = {
     "your-init-token-secret",
     "your-session-token-secret",
 }
+SECRETS = ("SECRET_KEY", "INIT_TOKEN_SECRET", "SESSION_TOKEN_SECRET")
 # Shorter secrets are refused when DEBUG is off: an HS256 key or a Django
 # secret of a few characters can be guessed offline from one signed token.
-_MIN_SECRET_LENGTH = 32
+MIN_SECRET_LENGTH = 32
 
 
-def _get(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return default if value is None else value
+# ------------------------------------------------------------ how text is read
 
 
-def _bool(name: str, default: bool) -> bool:
-    raw = _get(name)
-    if raw is None:
-        return default
+def text(name: str, raw: str) -> str:
+    return raw
+
+
+def text_or_none(name: str, raw: str) -> str | None:
+    return raw or None
+
+
+def boolean(name: str, raw: str) -> bool:
     value = raw.strip().lower()
     if value in _TRUE:
         return True
@@ -53,43 +64,176 @@ def _bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
 
 
-def _int(name: str, default: int) -> int:
-    raw = _get(name)
-    if raw is None or raw.strip() == "":
-        return default
+def integer(name: str, raw: str) -> int:
     try:
         return int(raw)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from exc
 
 
-def _float(name: str, default: float) -> float:
-    raw = _get(name)
-    if raw is None or raw.strip() == "":
-        return default
+def number(name: str, raw: str) -> float:
     try:
         return float(raw)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from exc
 
 
-def _list(name: str, default: list[str]) -> list[str]:
-    raw = _get(name)
-    if raw is None:
-        return default
+def comma_list(name: str, raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def _path(name: str, default: Path) -> Path:
-    raw = _get(name)
-    return Path(raw) if raw else default
+def path(name: str, raw: str) -> Path:
+    return Path(raw)
 
 
-def _choice(name: str, default: str, allowed: set[str]) -> str:
-    value = (_get(name) or default).strip().lower()
-    if value not in allowed:
-        raise ImproperlyConfigured(f"{name} must be one of {sorted(allowed)}, not {value!r}")
+def path_or_none(name: str, raw: str) -> Path | None:
+    return Path(raw) if raw else None
+
+
+def count(name: str, raw: str) -> int:
+    value = integer(name, raw)
+    if value < 0:
+        raise ImproperlyConfigured(f"{name} must be 0 or more, not {value}")
     return value
+
+
+def networks(name: str, raw: str) -> list[str]:
+    """Comma-separated addresses or networks (``10.0.0.0/8``, ``::1``)."""
+    entries = comma_list(name, raw)
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: {entry!r} is not an address or a network") from exc
+    return entries
+
+
+def one_of(*allowed: str) -> Callable[[str, str], str]:
+    def read(name: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ImproperlyConfigured(f"{name} must be one of {sorted(allowed)}, not {value!r}")
+        return value
+
+    return read
+
+
+# ------------------------------------------------------------------ a field
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    read: Callable[[str, str], Any]
+    # A value, or a function of the fields read before (by field name).
+    default: Any
+    # An empty value counts as unset (the default applies).
+    empty_is_unset: bool = True
+
+
+def variable(
+    name: str, read: Callable[[str, str], Any], default: Any, *, empty_is_unset: bool = True
+) -> Any:
+    """A field of :class:`Config` read from the environment variable ``name``."""
+    return dataclasses.field(metadata={"variable": Variable(name, read, default, empty_is_unset)})
+
+
+def _default_hosts(values: dict[str, Any]) -> list[str]:
+    return ["*"] if values["debug"] else ["localhost", "127.0.0.1"]
+
+
+def _default_origins(values: dict[str, Any]) -> list[str]:
+    domain = values["web_domain"]
+    return [f"https://{domain}", f"http://{domain}"] if domain else []
+
+
+def _default_secrets_dir(values: dict[str, Any]) -> Path | None:
+    # Development keeps its generated secrets in DATA_DIR; production
+    # generates none unless told where (the compose file's volume).
+    return values["data_dir"] if values["debug"] else None
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting the server takes from its environment (README,
+    "Configuration", says what each does)."""
+
+    data_dir: Path = variable("DATA_DIR", path, BASE_DIR / "data")
+    debug: bool = variable("DEBUG", boolean, True, empty_is_unset=False)
+    # Where secrets left unset are generated once and kept (None: required).
+    secrets_dir: Path | None = variable("SECRETS_DIR", path_or_none, _default_secrets_dir)
+    # Required when DEBUG is off unless SECRETS_DIR is set.
+    secret_key: str = variable("SECRET_KEY", text, "")
+    init_token_secret: str = variable("INIT_TOKEN_SECRET", text, "")
+    session_token_secret: str = variable("SESSION_TOKEN_SECRET", text, "")
+    init_token_lifespan: int = variable("INIT_TOKEN_LIFESPAN", integer, 86400)
+    session_token_lifespan: int = variable("SESSION_TOKEN_LIFESPAN", integer, 86400)
+    allowed_hosts: list[str] = variable(
+        "ALLOWED_HOSTS", comma_list, _default_hosts, empty_is_unset=False
+    )
+    web_domain: str = variable("WEB_DOMAIN", text, "")
+    database_url: str | None = variable("DATABASE_URL", text_or_none, None)
+    database_host: str | None = variable("DATABASE_HOST", text_or_none, None)
+    database_port: str = variable("DATABASE_PORT", text, "5432")
+    database_user: str = variable("DATABASE_USER", text, "postgres")
+    database_password: str = variable("DATABASE_PASSWORD", text, "")
+    database_name: str = variable("DATABASE_NAME", text, "peermetrics")
+    conn_max_age: int = variable("CONN_MAX_AGE", integer, 60)
+    redis_host: str | None = variable("REDIS_HOST", text_or_none, None)
+    post_conference_cleanup: bool = variable("POST_CONFERENCE_CLEANUP", boolean, False)
+    conference_timeout_hours: float = variable("CONFERENCE_TIMEOUT_HOURS", number, 4.0)
+    stats_interval_ms: int = variable("STATS_INTERVAL_MS", integer, 10000)
+    max_body_bytes: int = variable("MAX_BODY_BYTES", integer, 1_048_576)
+    log_level: str = variable("LOG_LEVEL", lambda name, raw: raw.upper(), "INFO")
+    cors_allowed_origins: list[str] = variable("CORS_ALLOWED_ORIGINS", comma_list, _default_origins)
+    ingest_sink: str = variable("INGEST_SINK", one_of("direct", "queued"), "direct")
+    stats_retention_days: int = variable("STATS_RETENTION_DAYS", integer, 30)
+    ingest_stream: str = variable("INGEST_STREAM", text, "pm:stats")
+    ingest_spool: bool = variable("INGEST_SPOOL", boolean, True, empty_is_unset=False)
+    ingest_spool_dir: Path = variable(
+        "INGEST_SPOOL_DIR", path, lambda values: values["data_dir"] / "spool"
+    )
+    ingest_spool_fsync_seconds: float = variable("INGEST_SPOOL_FSYNC_SECONDS", number, 1.0)
+    # Production behind a proxy (docs/deploy.md).
+    static_root: Path = variable("STATIC_ROOT", path, lambda values: values["data_dir"] / "static")
+    csrf_trusted_origins: list[str] = variable("CSRF_TRUSTED_ORIGINS", comma_list, [])
+    secure_proxy_ssl_header: str = variable("SECURE_PROXY_SSL_HEADER", text, "")
+    secure_ssl_redirect: bool = variable("SECURE_SSL_REDIRECT", boolean, False)
+    secure_cookies: bool = variable("SECURE_COOKIES", boolean, lambda values: not values["debug"])
+    secure_hsts_seconds: int = variable("SECURE_HSTS_SECONDS", integer, 0)
+    secure_hsts_include_subdomains: bool = variable(
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS", boolean, False
+    )
+    secure_hsts_preload: bool = variable("SECURE_HSTS_PRELOAD", boolean, False)
+    trusted_proxy_hops: int = variable("TRUSTED_PROXY_HOPS", count, 0)
+    # Operations: who reads /metrics, where the processes keep their counts
+    # (prometheus-client reads PROMETHEUS_MULTIPROC_DIR itself too), logs.
+    metrics_token: str = variable("METRICS_TOKEN", text, "")
+    metrics_allowed_ips: list[str] = variable(
+        "METRICS_ALLOWED_IPS",
+        networks,
+        lambda values: ["127.0.0.1", "::1"] if values["debug"] else [],
+        empty_is_unset=False,
+    )
+    metrics_dir: Path | None = variable("PROMETHEUS_MULTIPROC_DIR", path_or_none, None)
+    log_format: str = variable(
+        "LOG_FORMAT", one_of("plain", "json"), lambda values: "plain" if values["debug"] else "json"
+    )
+    log_requests: bool = variable("LOG_REQUESTS", boolean, False)
+
+    @property
+    def redis_url(self) -> str | None:
+        """``REDIS_HOST`` as a URL (a bare host means its port 6379, db 0)."""
+        if not self.redis_host:
+            return None
+        if "://" in self.redis_host:
+            return self.redis_host
+        return f"redis://{self.redis_host}:6379/0"
+
+
+def variables() -> list[Variable]:
+    """The environment variables :func:`load` reads, in order."""
+    return [field.metadata["variable"] for field in dataclasses.fields(Config)]
 
 
 def _kept_secret(directory: Path, name: str) -> str:
@@ -98,178 +242,71 @@ def _kept_secret(directory: Path, name: str) -> str:
     start together agree on one value: the file appears whole (a hard link
     of a written temporary file), and the first link wins."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f".{name.lower()}"
-    if not path.exists():
+    secret_file = directory / f".{name.lower()}"
+    if not secret_file.exists():
         scratch = directory / f".{name.lower()}.{os.getpid()}.{secrets.token_hex(4)}"
         fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as file:
             file.write(secrets.token_urlsafe(48))
         try:
-            os.link(scratch, path)
+            os.link(scratch, secret_file)
         except FileExistsError:
             pass  # another process was first: its value is the one
         finally:
             scratch.unlink()
-    return path.read_text().strip()
+    return secret_file.read_text().strip()
 
 
-@dataclass(frozen=True)
-class Config:
-    debug: bool
-    secret_key: str
-    init_token_secret: str
-    session_token_secret: str
-    init_token_lifespan: int
-    session_token_lifespan: int
-    allowed_hosts: list[str]
-    web_domain: str
-    database_url: str | None
-    database_host: str | None
-    database_port: str
-    database_user: str
-    database_password: str
-    database_name: str
-    conn_max_age: int
-    redis_host: str | None
-    data_dir: Path
-    post_conference_cleanup: bool
-    conference_timeout_hours: float
-    stats_interval_ms: int
-    max_body_bytes: int
-    log_level: str
-    cors_allowed_origins: list[str]
-    ingest_sink: str
-    stats_retention_days: int
-    ingest_stream: str
-    ingest_spool: bool
-    ingest_spool_dir: Path
-    ingest_spool_fsync_seconds: float
-    static_root: Path
-    csrf_trusted_origins: list[str]
-    secure_proxy_ssl_header: str
-    secure_ssl_redirect: bool
-    secure_cookies: bool
-    secure_hsts_seconds: int
-    secure_hsts_include_subdomains: bool
-    secure_hsts_preload: bool
-    trusted_proxy_hops: int
-    metrics_token: str
-    metrics_allowed_ips: list[str]
-    metrics_dir: Path | None
-    log_format: str
-    log_requests: bool
+def load(environ: dict[str, str] | None = None) -> Config:
+    """The configuration of ``environ`` (default: ``os.environ``). Raises
+    ``ImproperlyConfigured`` for a value that cannot be read; while ``DEBUG``
+    is off, for a secret shorter than 32 characters or set to a known
+    default, or missing without ``SECRETS_DIR``, and for a short
+    ``METRICS_TOKEN``; and for ``INGEST_SINK=queued`` without
+    ``REDIS_HOST``."""
+    source = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(Config):
+        spec: Variable = field.metadata["variable"]
+        raw = source.get(spec.name)
+        if raw is None or (spec.empty_is_unset and raw.strip() == ""):
+            values[field.name] = spec.default(values) if callable(spec.default) else spec.default
+        else:
+            values[field.name] = spec.read(spec.name, raw)
 
-
-def load() -> Config:
-    data_dir = Path(_get("DATA_DIR") or (BASE_DIR / "data"))
-    debug = _bool("DEBUG", True)
-
-    # Secrets not given are generated once and kept in SECRETS_DIR: always
-    # in development (in DATA_DIR), in production only where SECRETS_DIR is
-    # set (the compose file's shared volume). Given ones must be strong.
-    kept_in = _get("SECRETS_DIR")
-    secrets_dir = Path(kept_in) if kept_in else (data_dir if debug else None)
-    secrets_in_env = {
-        name: (_get(name) or "").strip()
-        for name in ("SECRET_KEY", "INIT_TOKEN_SECRET", "SESSION_TOKEN_SECRET")
-    }
-    if not debug:
+    for name in SECRETS:
+        values[name.lower()] = values[name.lower()].strip()
+    if not values["debug"]:
         unsafe = [
-            n
-            for n, v in secrets_in_env.items()
-            if (v or secrets_dir is None) and (v in _UNSAFE_SECRETS or len(v) < _MIN_SECRET_LENGTH)
+            name
+            for name in SECRETS
+            if (values[name.lower()] or values["secrets_dir"] is None)
+            and (
+                values[name.lower()] in _UNSAFE_SECRETS
+                or len(values[name.lower()]) < MIN_SECRET_LENGTH
+            )
         ]
         if unsafe:
             raise ImproperlyConfigured(
                 "DEBUG is off but these secrets are missing, shorter than "
-                f"{_MIN_SECRET_LENGTH} characters or set to a known default: "
+                f"{MIN_SECRET_LENGTH} characters or set to a known default: "
                 + ", ".join(unsafe)
                 + ". Set each to a long random value (python -c 'import secrets; "
                 "print(secrets.token_urlsafe(48))'), or leave them unset and set "
                 "SECRETS_DIR to have them generated once into that folder."
             )
-    metrics_token = (_get("METRICS_TOKEN", "") or "").strip()
-    if not debug and metrics_token and len(metrics_token) < _MIN_SECRET_LENGTH:
-        raise ImproperlyConfigured(
-            f"METRICS_TOKEN is shorter than {_MIN_SECRET_LENGTH} characters; "
-            "leave it empty or set a long random value."
-        )
-    resolved = {}
-    for name, value in secrets_in_env.items():
-        if not value:
-            assert secrets_dir is not None  # refused above otherwise
-            value = _kept_secret(secrets_dir, name)
-        resolved[name] = value
+        token = values["metrics_token"].strip()
+        if token and len(token) < MIN_SECRET_LENGTH:
+            raise ImproperlyConfigured(
+                f"METRICS_TOKEN is shorter than {MIN_SECRET_LENGTH} characters; "
+                "leave it empty or set a long random value."
+            )
+    for name in SECRETS:
+        if not values[name.lower()]:
+            values[name.lower()] = _kept_secret(values["secrets_dir"], name)
 
-    web_domain = _get("WEB_DOMAIN", "") or ""
-    default_hosts = ["*"] if debug else ["localhost", "127.0.0.1"]
-    cors_origins = _list("CORS_ALLOWED_ORIGINS", [])
-    if web_domain and not cors_origins:
-        cors_origins = [f"https://{web_domain}", f"http://{web_domain}"]
-
-    ingest_sink = _choice("INGEST_SINK", "direct", {"direct", "queued"})
-    if ingest_sink == "queued" and not _get("REDIS_HOST"):
+    if values["ingest_sink"] == "queued" and not values["redis_host"]:
         raise ImproperlyConfigured(
             "INGEST_SINK=queued needs REDIS_HOST (the queue is a Redis stream)"
         )
-
-    proxy_hops = _int("TRUSTED_PROXY_HOPS", 0)
-    if proxy_hops < 0:
-        raise ImproperlyConfigured(f"TRUSTED_PROXY_HOPS must be 0 or more, not {proxy_hops}")
-    metrics_allowed_ips = _list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"] if debug else [])
-    for entry in metrics_allowed_ips:
-        try:
-            ipaddress.ip_network(entry, strict=False)
-        except ValueError as exc:
-            raise ImproperlyConfigured(
-                f"METRICS_ALLOWED_IPS: {entry!r} is not an address or a network"
-            ) from exc
-    # The library reads this variable itself; it is read here too so that the
-    # /metrics view knows where to collect from, and it is checked early.
-    metrics_dir = _get("PROMETHEUS_MULTIPROC_DIR") or None
-
-    return Config(
-        debug=debug,
-        secret_key=resolved["SECRET_KEY"],
-        init_token_secret=resolved["INIT_TOKEN_SECRET"],
-        session_token_secret=resolved["SESSION_TOKEN_SECRET"],
-        init_token_lifespan=_int("INIT_TOKEN_LIFESPAN", 86400),
-        session_token_lifespan=_int("SESSION_TOKEN_LIFESPAN", 86400),
-        allowed_hosts=_list("ALLOWED_HOSTS", default_hosts),
-        web_domain=web_domain,
-        database_url=_get("DATABASE_URL") or None,
-        database_host=_get("DATABASE_HOST") or None,
-        database_port=_get("DATABASE_PORT", "5432") or "5432",
-        database_user=_get("DATABASE_USER", "postgres") or "postgres",
-        database_password=_get("DATABASE_PASSWORD", "") or "",
-        database_name=_get("DATABASE_NAME", "peermetrics") or "peermetrics",
-        conn_max_age=_int("CONN_MAX_AGE", 60),
-        redis_host=_get("REDIS_HOST") or None,
-        data_dir=data_dir,
-        post_conference_cleanup=_bool("POST_CONFERENCE_CLEANUP", False),
-        conference_timeout_hours=_float("CONFERENCE_TIMEOUT_HOURS", 4.0),
-        stats_interval_ms=_int("STATS_INTERVAL_MS", 10000),
-        max_body_bytes=_int("MAX_BODY_BYTES", 1_048_576),
-        log_level=(_get("LOG_LEVEL", "INFO") or "INFO").upper(),
-        cors_allowed_origins=cors_origins,
-        ingest_sink=ingest_sink,
-        stats_retention_days=_int("STATS_RETENTION_DAYS", 30),
-        ingest_stream=_get("INGEST_STREAM", "pm:stats") or "pm:stats",
-        ingest_spool=_bool("INGEST_SPOOL", True),
-        ingest_spool_dir=Path(_get("INGEST_SPOOL_DIR") or (data_dir / "spool")),
-        ingest_spool_fsync_seconds=_float("INGEST_SPOOL_FSYNC_SECONDS", 1.0),
-        static_root=_path("STATIC_ROOT", data_dir / "static"),
-        csrf_trusted_origins=_list("CSRF_TRUSTED_ORIGINS", []),
-        secure_proxy_ssl_header=(_get("SECURE_PROXY_SSL_HEADER", "") or "").strip(),
-        secure_ssl_redirect=_bool("SECURE_SSL_REDIRECT", False),
-        secure_cookies=_bool("SECURE_COOKIES", not debug),
-        secure_hsts_seconds=_int("SECURE_HSTS_SECONDS", 0),
-        secure_hsts_include_subdomains=_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False),
-        secure_hsts_preload=_bool("SECURE_HSTS_PRELOAD", False),
-        trusted_proxy_hops=proxy_hops,
-        metrics_token=metrics_token,
-        metrics_allowed_ips=metrics_allowed_ips,
-        metrics_dir=Path(metrics_dir) if metrics_dir else None,
-        log_format=_choice("LOG_FORMAT", "plain" if debug else "json", {"plain", "json"}),
-        log_requests=_bool("LOG_REQUESTS", False),
-    )
+    return Config(**values)

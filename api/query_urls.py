@@ -38,7 +38,7 @@ def _json_405(view):
             return answer
         return response
 
-    wrapped.csrf_exempt = True  # type: ignore[attr-defined]
+    wrapped.csrf_exempt = True
     return wrapped
 
 
@@ -46,9 +46,9 @@ def _patterns(*, v1: bool) -> list:
     patterns, _, _ = api.urls
     result = []
     for pattern in patterns:
+        assert isinstance(pattern, URLPattern)
         if not v1 and pattern.name in _V1_ONLY:
             continue
-        assert isinstance(pattern, URLPattern)
         result.append(
             URLPattern(
                 pattern.pattern, _json_405(pattern.callback), pattern.default_args, pattern.name

@@ -1,7 +1,10 @@
 """Django settings. Every value that varies between installs comes from
-``api.env`` (the only reader of the environment)."""
+``api.env`` (the only reader of the environment); the server's own code
+reads them through ``settings.CONFIG``, one typed object (api.env.Config)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import dj_database_url
 
@@ -28,8 +31,6 @@ SECURE_SSL_REDIRECT = CONFIG.secure_ssl_redirect
 SECURE_HSTS_SECONDS = CONFIG.secure_hsts_seconds
 SECURE_HSTS_INCLUDE_SUBDOMAINS = CONFIG.secure_hsts_include_subdomains
 SECURE_HSTS_PRELOAD = CONFIG.secure_hsts_preload
-# How many proxies in front append to X-Forwarded-For (api.common.client_ip).
-TRUSTED_PROXY_HOPS = CONFIG.trusted_proxy_hops
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -95,9 +96,10 @@ TEMPLATES = [
 ]
 
 
-def _database() -> dict:
+def _database() -> dict[str, Any]:
+    db: dict[str, Any]
     if CONFIG.database_url:
-        db = dj_database_url.parse(CONFIG.database_url, conn_max_age=CONFIG.conn_max_age)
+        db = dict(dj_database_url.parse(CONFIG.database_url, conn_max_age=CONFIG.conn_max_age))
     elif CONFIG.database_host:
         db = {
             "ENGINE": "django.db.backends.postgresql",
@@ -131,7 +133,7 @@ def _database() -> dict:
         db.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
         # Django turns psycopg's prepared statements off. Its own queries
         # bind on the client and are never prepared either way; the ingest
-        # statements (api.events.sql) bind on the server and, prepared after
+        # statements (api.events.writer) bind on the server and, prepared after
         # a few runs, cost PostgreSQL about a fifth less CPU per sample.
         # PgBouncer in transaction mode needs max_prepared_statements set
         # (1.21+; docs/scaling.md).
@@ -143,16 +145,11 @@ DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
-REDIS_URL = None
-if CONFIG.redis_host:
-    _redis_url = CONFIG.redis_host
-    if "://" not in _redis_url:
-        _redis_url = f"redis://{_redis_url}:6379/0"
-    REDIS_URL = _redis_url
+if CONFIG.redis_url:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": _redis_url,
+            "LOCATION": CONFIG.redis_url,
             "OPTIONS": {
                 "SOCKET_CONNECT_TIMEOUT": 1,
                 "SOCKET_TIMEOUT": 1,
@@ -193,7 +190,6 @@ STORAGES = {
 # Bodies above this are refused with 413 before they are parsed; the SDK's
 # stats requests are about 8 KB.
 DATA_UPLOAD_MAX_MEMORY_SIZE = CONFIG.max_body_bytes
-MAX_BODY_BYTES = CONFIG.max_body_bytes
 
 SESSION_COOKIE_NAME = "pmsession"
 SESSION_COOKIE_HTTPONLY = True
@@ -209,46 +205,6 @@ CORS_ALLOWED_ORIGINS = CONFIG.cors_allowed_origins
 CORS_ALLOW_CREDENTIALS = False
 CORS_PREFLIGHT_MAX_AGE = 86400
 
-PEERMETRICS = {
-    "INIT_TOKEN_SECRET": CONFIG.init_token_secret,
-    "SESSION_TOKEN_SECRET": CONFIG.session_token_secret,
-    "INIT_TOKEN_LIFESPAN": CONFIG.init_token_lifespan,
-    "SESSION_TOKEN_LIFESPAN": CONFIG.session_token_lifespan,
-    "WEB_DOMAIN": CONFIG.web_domain,
-    "POST_CONFERENCE_CLEANUP": CONFIG.post_conference_cleanup,
-    "CONFERENCE_TIMEOUT_HOURS": CONFIG.conference_timeout_hours,
-    "DEFAULT_STATS_INTERVAL_MS": CONFIG.stats_interval_ms,
-}
-
-# Where accepted stats samples go: "direct" (written in the request) or
-# "queued" (a Redis stream, written in batches by `manage.py ingest_worker`).
-INGEST = {
-    "SINK": CONFIG.ingest_sink,
-    "STREAM": CONFIG.ingest_stream,
-    "GROUP": "ingest",
-    # The queued sink's local spool (api.ingest.spool): on by default.
-    "SPOOL": CONFIG.ingest_spool,
-    "SPOOL_DIR": CONFIG.ingest_spool_dir,
-    "SPOOL_FSYNC_SECONDS": CONFIG.ingest_spool_fsync_seconds,
-    # How long an ended connection is remembered as ended in Redis.
-    "ENDED_SECONDS": 3 * 86400,
-    # Days of raw samples and per-track metrics kept (0: for ever);
-    # `manage.py maintain_partitions` drops older days.
-    "RETENTION_DAYS": CONFIG.stats_retention_days,
-}
-
-# Prometheus metrics (api.common.metrics): who may read /metrics, and where
-# the processes of this machine keep their counters (multiprocess mode).
-METRICS = {
-    "TOKEN": CONFIG.metrics_token,
-    "ALLOWED_IPS": CONFIG.metrics_allowed_ips,
-    "DIR": CONFIG.metrics_dir,
-}
-
-# One line per record on stderr: JSON in production (with the request id,
-# app id and route of the request being served, api.common.logs), text in
-# development. LOG_REQUESTS adds one line per request.
-LOG_REQUESTS = CONFIG.log_requests
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

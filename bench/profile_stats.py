@@ -113,7 +113,7 @@ def main() -> None:
         return orjson.loads(payload) if payload else ""
 
     if args.sink == "queued":
-        from api.ingest.sinks import redis_client
+        from api.ingest.sinks.queued import redis_client
 
         redis_client().delete(os.environ["INGEST_STREAM"])
 

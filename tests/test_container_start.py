@@ -57,7 +57,7 @@ def compose_env(tmp_path_factory):
             DATABASE_PASSWORD=database.password or "",
             DATABASE_NAME=database.path.lstrip("/"),
             CONN_MAX_AGE="60",
-            REDIS_HOST=settings.REDIS_URL,
+            REDIS_HOST=settings.CONFIG.redis_url,
             INGEST_SINK="queued",
             INGEST_STREAM=stream,
             # Each stats request waits until its sample is in Redis, so the
@@ -77,7 +77,7 @@ def compose_env(tmp_path_factory):
         finally:
             import redis
 
-            redis.Redis.from_url(settings.REDIS_URL).delete(stream)
+            redis.Redis.from_url(settings.CONFIG.redis_url).delete(stream)
 
 
 @pytest.fixture(scope="module")

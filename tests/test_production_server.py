@@ -75,8 +75,8 @@ def production(tmp_path_factory) -> Production:
             PROMETHEUS_MULTIPROC_DIR=str(tmp / "metrics"),
             LOG_REQUESTS="true",
         )
-        if settings.REDIS_URL:
-            env["REDIS_HOST"] = settings.REDIS_URL
+        if settings.CONFIG.redis_url:
+            env["REDIS_HOST"] = settings.CONFIG.redis_url
         else:
             env.pop("REDIS_HOST", None)
         for step in (

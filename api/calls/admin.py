@@ -26,17 +26,21 @@ from api.common.admin import (
     json_display,
     related_links,
 )
-from api.events.models import GenericEvent, StatsSample
-from api.quality.models import Issue
+
+# The recorded data of a call lives in the layers above (events, quality):
+# linked by label, never imported.
+EVENTS = "events.genericevent"
+STATS_SAMPLES = "events.statssample"
+ISSUES = "quality.issue"
 
 
 def recorded_lists(**filters) -> str:
     """Links to the events, stats samples and issues matching ``filters``
     (e.g. ``conference__id__exact=…``)."""
     links = (
-        changelist_link(GenericEvent, "events", **filters),
-        changelist_link(StatsSample, "stats samples", **filters),
-        changelist_link(Issue, "issues", **filters),
+        changelist_link(EVENTS, "events", **filters),
+        changelist_link(STATS_SAMPLES, "stats samples", **filters),
+        changelist_link(ISSUES, "issues", **filters),
     )
     return format_html_join(" · ", "{}", ((link,) for link in links))
 
@@ -363,6 +367,6 @@ class TrackAdmin(RecordedDataAdmin):
     def recorded(self, obj: Track):
         return format_html(
             "{} · {}",
-            changelist_link(GenericEvent, "events", track__id__exact=obj.pk),
-            changelist_link(Issue, "issues", track__id__exact=obj.pk),
+            changelist_link(EVENTS, "events", track__id__exact=obj.pk),
+            changelist_link(ISSUES, "issues", track__id__exact=obj.pk),
         )

@@ -26,7 +26,7 @@ class Conference(models.Model):
     ongoing = models.BooleanField(default=False)
     duration = models.PositiveIntegerField(default=0, help_text="Seconds with ≥1 open connection.")
     created_at = models.DateTimeField(auto_now_add=True)
-    participants = models.ManyToManyField(
+    participants: models.ManyToManyField = models.ManyToManyField(
         "Participant", through="ConferenceParticipant", related_name="conferences", blank=True
     )
 
@@ -189,6 +189,19 @@ class Track(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        constraints = [
+            # The natural keys (api.calls.services.track_get_or_create): a
+            # track of a connection by direction and id, a local track
+            # (no connection) by its session and id.
+            models.UniqueConstraint(
+                fields=["connection", "direction", "track_id"], name="uniq_track_of_connection"
+            ),
+            models.UniqueConstraint(
+                fields=["session", "track_id"],
+                condition=Q(connection__isnull=True),
+                name="uniq_local_track_of_session",
+            ),
+        ]
         indexes = [
             models.Index(fields=["session", "track_id"], name="track_session_trackid"),
             models.Index(fields=["connection", "track_id"], name="track_conn_trackid"),

@@ -9,6 +9,12 @@ once would each still see the other open, and the conference would never
 end. Updates that only touch one connection (state, negotiations, tracks)
 lock just that connection row and wait for nothing else while holding it.
 
+What ends. A connection, session or conference that ends concerns the
+layers above: the ingest sinks must stop accepting the connection's stats,
+the quality detectors close what ended with it. This app does not know
+them: each service that can end something returns an :class:`Ended`, after
+its transaction committed, and its caller (``api.ingest``) announces it.
+
 The locks are ``FOR NO KEY UPDATE``: they serialise these decisions, but
 leave the rows' keys free, so the inserts of the hot path (stats samples,
 events), whose foreign keys need only a key share of the conference,
@@ -19,11 +25,12 @@ SQLite the whole database is the lock.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Max, OuterRef, Q, Subquery
+from django.db.models import Count, F, Max, Q
 
 from api.calls.models import (
     Conference,
@@ -35,11 +42,24 @@ from api.calls.models import (
 )
 from api.common.errors import ApiError
 from api.common.time import iso
-from api.ingest import sinks
-from api.quality import services as quality
 from api.tenancy.models import App, AppUsageDay
 
 NEGOTIATION_OPENING_STATES = {"have-local-offer", "have-remote-offer"}
+
+
+@dataclass
+class Ended:
+    """What one lifecycle write ended, in the order it ended: connections,
+    then the conference's call, then sessions. Empty when nothing ended
+    (every end is recorded once: a repeated end returns nothing)."""
+
+    connection_ids: list[uuid.UUID] = field(default_factory=list)
+    # The conference whose last open connection ended, and when.
+    conference: tuple[Conference, datetime] | None = None
+    sessions: list[tuple[Session, datetime]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.connection_ids or self.conference or self.sessions)
 
 
 def _seconds(start: datetime | None, end: datetime) -> int:
@@ -126,7 +146,7 @@ def session_create(
     """A new session (one page load) of ``participant`` in ``conference``,
     started at ``at`` (back-dated by the request's ``delta``). Not idempotent:
     each ``POST /sessions`` is a session."""
-    session = Session.objects.create(
+    return Session.objects.create(
         app_id=conference.app_id,
         conference=conference,
         participant=participant,
@@ -139,8 +159,6 @@ def session_create(
         geo_ip=geo_ip,
         created_at=at,
     )
-    quality.session_started(session=session)
-    return session
 
 
 def session_update(*, session: Session, fields: dict[str, Any]) -> Session:
@@ -164,12 +182,13 @@ def connection_add(
     are in a call from now on (``call_start``/``start_time``/``ongoing``)."""
     with transaction.atomic():
         conference = Conference.objects.select_for_update(no_key=True).get(pk=session.conference_id)
-        info = {"detected_tcp": False, "detected_turn": False, "negotiations": []}
+        negotiations: list[dict] = []
+        info = {"detected_tcp": False, "detected_turn": False, "negotiations": negotiations}
         state = Connection.State.NEW
         if connection_state == "connected":
             state = Connection.State.CONNECTED
         else:
-            info["negotiations"].append(_negotiation_new("initial", at))
+            negotiations.append(_negotiation_new("initial", at))
         connection = Connection.objects.create(
             app_id=session.app_id,
             session=session,
@@ -188,6 +207,13 @@ def connection_add(
             changes["call_start"] = at
         Conference.objects.filter(pk=conference.pk).update(**changes)
     return connection
+
+
+def connection_type_set(*, connection_id: uuid.UUID, type: str) -> None:
+    """Record the connection's type (the local candidate type of its
+    selected pair, from its stats). Only this column: never a full-row save
+    that could undo a concurrent close."""
+    Connection.objects.filter(pk=connection_id).exclude(type=type).update(type=type)
 
 
 def _negotiation_new(kind: str, at: datetime) -> dict:
@@ -209,27 +235,34 @@ def _negotiation_close(entry: dict, status: str, at: datetime) -> None:
 
 def connection_event_apply(
     *, connection_id: uuid.UUID, event_name: str, data: Any, at: datetime
-) -> Connection | None:
+) -> Ended:
     """Apply a connection event to the connection's state and negotiations.
 
     Runs under the connection's row lock, so events of one connection that
     arrive at once (the SDK does not wait between them) never lose each
     other's update. ``closed`` ends the connection (see
-    :func:`connection_end`). Returns the connection, or None if the event
-    changes nothing."""
+    :func:`connection_end`). Returns what ended."""
     if event_name == "onconnectionstatechange" and data == "closed":
         return connection_end(connection_id=connection_id, at=at, state="closed")
     if event_name == "oniceconnectionstatechange" and data == "closed":
         # Some browsers only report ICE closure; the seed ignored it and the
         # connection stayed open until unload.
         return connection_end(connection_id=connection_id, at=at, state="closed")
-    if event_name not in {
+    if event_name in {
         "onnegotiationneeded",
         "onsignalingstatechange",
         "onconnectionstatechange",
         "oniceconnectionstatechange",
     }:
-        return None
+        _connection_negotiation_apply(
+            connection_id=connection_id, event_name=event_name, data=data, at=at
+        )
+    return Ended()
+
+
+def _connection_negotiation_apply(
+    *, connection_id: uuid.UUID, event_name: str, data: Any, at: datetime
+) -> None:
     with transaction.atomic():
         connection = Connection.objects.select_for_update(no_key=True).get(pk=connection_id)
         info = dict(connection.connection_info or {})
@@ -269,19 +302,19 @@ def connection_event_apply(
         if connection.end_time is not None:
             # Late events of an ended connection are stored, but never
             # reopen it or rewrite how it ended.
-            return connection
+            return
         connection.connection_info = info
         connection.state = state
         connection.save(update_fields=["connection_info", "state"])
-    return connection
 
 
-def connection_end(
-    *, connection_id: uuid.UUID, at: datetime, state: str | None = None
-) -> Connection | None:
+def connection_end(*, connection_id: uuid.UUID, at: datetime, state: str | None = None) -> Ended:
     """End one connection at ``at`` (idempotent: an ended connection keeps
     its first end), close its open negotiations as failed, then stop the
-    session's and the conference's call if nothing else is open."""
+    session's and the conference's call if nothing else is open. One
+    transaction; returns what ended (nothing for an unknown or ended
+    connection)."""
+    ended = Ended()
     with transaction.atomic():
         ids = (
             Connection.objects.filter(pk=connection_id)
@@ -289,18 +322,33 @@ def connection_end(
             .first()
         )
         if ids is None:
-            return None
+            return ended
         conference = Conference.objects.select_for_update(no_key=True).get(pk=ids[0])
         Session.objects.select_for_update(no_key=True).filter(pk=ids[1]).values_list("pk").first()
         connection = Connection.objects.select_for_update(no_key=True).get(pk=connection_id)
         if connection.end_time is None:
-            _connection_close(connection, at=at, state=state)
+            _connection_close(connection, at=at, state=state, ended=ended)
             _session_call_check(session_id=connection.session_id, at=at)
-            _conference_call_check(conference=conference, at=at)
-    return connection
+            _conference_call_check(conference=conference, at=at, ended=ended)
+    return ended
 
 
-def _connection_close(connection: Connection, *, at: datetime, state: str | None) -> None:
+def connections_of_peer_end(*, session: Session, peer_id: uuid.UUID, at: datetime) -> Ended:
+    """``removePeer``: end every open connection of ``session`` to
+    ``peer_id``, each as :func:`connection_end` does (one transaction each)."""
+    ended = Ended()
+    for connection_id in Connection.objects.filter(
+        session_id=session.pk, peer_id=peer_id, end_time__isnull=True
+    ).values_list("pk", flat=True):
+        one = connection_end(connection_id=connection_id, at=at)
+        ended.connection_ids += one.connection_ids
+        ended.conference = one.conference or ended.conference
+    return ended
+
+
+def _connection_close(
+    connection: Connection, *, at: datetime, state: str | None, ended: Ended
+) -> None:
     at = max(at, connection.start_time)
     info = dict(connection.connection_info or {})
     negotiations = [dict(n) for n in info.get("negotiations") or []]
@@ -316,9 +364,7 @@ def _connection_close(connection: Connection, *, at: datetime, state: str | None
         connection.state = state
         fields.append("state")
     connection.save(update_fields=fields)
-    # After commit: every process stops accepting this connection's stats.
-    ended_id = connection.pk
-    transaction.on_commit(lambda: sinks.connections_ended([ended_id]))
+    ended.connection_ids.append(connection.pk)
 
 
 def _session_call_check(*, session_id: uuid.UUID, at: datetime) -> None:
@@ -346,7 +392,7 @@ def _connections_state(connections) -> tuple[bool, datetime | None]:
     return bool(state["open"]), state["last_end"]
 
 
-def _conference_call_check(*, conference: Conference, at: datetime) -> None:
+def _conference_call_check(*, conference: Conference, at: datetime, ended: Ended) -> None:
     """Caller holds the conference lock. Ends the conference's active period
     when its last open connection has ended."""
     if not conference.ongoing:
@@ -362,7 +408,7 @@ def _conference_call_check(*, conference: Conference, at: datetime) -> None:
     conference.end_time = at
     conference.ongoing = False
     conference.save(update_fields=["duration", "call_start", "end_time", "ongoing"])
-    transaction.on_commit(lambda: quality.conference_ended(conference=conference, at=at))
+    ended.conference = (conference, at)
 
 
 def usage_add(*, app_id: uuid.UUID, start: datetime, end: datetime) -> None:
@@ -393,22 +439,24 @@ def _usage_increment(*, app_id: uuid.UUID, day, seconds: int) -> None:
         AppUsageDay.objects.filter(app_id=app_id, day=day).update(seconds=F("seconds") + seconds)
 
 
-def session_end(*, session_id: uuid.UUID, at: datetime, end_connections: bool) -> None:
+def session_end(*, session_id: uuid.UUID, at: datetime, end_connections: bool) -> Ended:
     """End a session (``beforeunload``: only the session; ``unload`` and
-    ``endCall``: its open connections too). Idempotent."""
+    ``endCall``: its open connections too). Idempotent; one transaction;
+    returns what ended."""
+    ended = Ended()
     with transaction.atomic():
         conference_id = (
             Session.objects.filter(pk=session_id).values_list("conference_id", flat=True).first()
         )
         if conference_id is None:
-            return
+            return ended
         conference = Conference.objects.select_for_update(no_key=True).get(pk=conference_id)
         session = Session.objects.select_for_update(no_key=True).get(pk=session_id)
         if end_connections:
             for connection in Connection.objects.select_for_update(no_key=True).filter(
                 session_id=session_id, end_time__isnull=True
             ):
-                _connection_close(connection, at=at, state=None)
+                _connection_close(connection, at=at, state=None, ended=ended)
         newly_ended = session.end_time is None
         if newly_ended:
             end = max(at, session.created_at)
@@ -417,14 +465,50 @@ def session_end(*, session_id: uuid.UUID, at: datetime, end_connections: bool) -
             )
             session.end_time = end
         _session_call_check(session_id=session_id, at=at)
-        _conference_call_check(conference=conference, at=at)
+        _conference_call_check(conference=conference, at=at, ended=ended)
         if newly_ended:
-            transaction.on_commit(lambda: quality.session_ended(session=session, at=at))
+            ended.sessions.append((session, at))
+    return ended
 
 
-def conference_stop(*, conference: Conference, at: datetime) -> None:
+def event_lifecycle_apply(
+    *,
+    session: Session,
+    event_name: str,
+    data: Any,
+    connection_id: uuid.UUID | None,
+    peer_id: uuid.UUID | None,
+    at: datetime,
+) -> Ended:
+    """What an SDK event does to the call (reference §4.2, with its bugs
+    fixed): ``getUserMedia`` records the local tracks, ``beforeunload``
+    ends the session, ``unload``/``endCall`` the session and its
+    connections, ``removeConnection`` the connection, ``removePeer`` every
+    connection to that peer; any other event of a connection updates its
+    state and negotiations. Call it once per stored event (not for a retry).
+    Returns what ended."""
+    if event_name == "getUserMedia" and isinstance(data, dict):
+        tracks_from_get_user_media(session=session, data=data)
+    elif event_name == "beforeunload":
+        return session_end(session_id=session.pk, at=at, end_connections=False)
+    elif event_name in {"unload", "endCall"}:
+        return session_end(session_id=session.pk, at=at, end_connections=True)
+    elif event_name == "removeConnection" and connection_id is not None:
+        return connection_end(connection_id=connection_id, at=at)
+    elif event_name == "removePeer" and peer_id is not None:
+        return connections_of_peer_end(session=session, peer_id=peer_id, at=at)
+    elif connection_id is not None:
+        return connection_event_apply(
+            connection_id=connection_id, event_name=event_name, data=data, at=at
+        )
+    return Ended()
+
+
+def conference_stop(*, conference: Conference, at: datetime) -> Ended:
     """End every open connection and session of a conference at ``at``
-    (``stop-conference``, idle cleanup). Idempotent."""
+    (``stop-conference``, idle cleanup). Idempotent; one transaction;
+    returns what ended."""
+    ended = Ended()
     with transaction.atomic():
         conference = Conference.objects.select_for_update(no_key=True).get(pk=conference.pk)
         # In call order, so the usage rows of a call over midnight are locked
@@ -437,7 +521,7 @@ def conference_stop(*, conference: Conference, at: datetime) -> None:
         for connection in Connection.objects.select_for_update(no_key=True).filter(
             conference_id=conference.pk, end_time__isnull=True
         ):
-            _connection_close(connection, at=at, state=None)
+            _connection_close(connection, at=at, state=None, ended=ended)
         ended_sessions = []
         for session in sessions:
             _session_call_check(session_id=session.pk, at=at)
@@ -448,80 +532,50 @@ def conference_stop(*, conference: Conference, at: datetime) -> None:
                 )
                 session.end_time = end
                 ended_sessions.append(session)
-        _conference_call_check(conference=conference, at=at)
-    for session in ended_sessions:
-        quality.session_ended(session=session, at=at)
+        _conference_call_check(conference=conference, at=at, ended=ended)
+    ended.sessions += [(session, at) for session in ended_sessions]
+    return ended
 
 
-def _latest(model, field: str) -> Subquery:
-    return Subquery(
-        model.objects.filter(conference_id=OuterRef("pk"))
-        .order_by(F(field).desc(nulls_last=True))
-        .values(field)[:1]
+def track_get_or_create(
+    *,
+    session_id: uuid.UUID,
+    connection_id: uuid.UUID | None,
+    direction: str,
+    track_id: str,
+    kind: str | None = None,
+) -> Track:
+    """The track of its natural key, created on first sight: (connection,
+    direction, track id) for a track sent or received on a connection;
+    (session, track id) for a local track (``connection_id`` None). The one
+    way tracks are made (``ontrack``, ``PUT /tracks``, the stats path;
+    getUserMedia's batch honours the same key).
+
+    Concurrent calls converge on one row: the key is a unique constraint,
+    and the loser of the insert race reads the winner's row. A ``kind``
+    given fills in a row that has none (a state event made it bare)."""
+    if connection_id is None:
+        key: dict[str, Any] = {"session_id": session_id, "connection": None, "track_id": track_id}
+    else:
+        key = {"connection_id": connection_id, "direction": direction, "track_id": track_id}
+    track, created = Track.objects.get_or_create(
+        **key,
+        defaults={"session_id": session_id, "direction": direction, "kind": kind, "track_info": {}},
     )
-
-
-def _with_last_activity(conferences):
-    """Annotate the latest time anything happened in each conference: an
-    event, a stats sample, a connection added, a session started."""
-    from api.events.models import GenericEvent, StatsSample
-
-    return conferences.annotate(
-        last_event=_latest(GenericEvent, "created_at"),
-        last_sample=_latest(StatsSample, "created_at"),
-        last_connection=_latest(Connection, "start_time"),
-        last_session=_latest(Session, "created_at"),
-    )
-
-
-def _last_activity(conference: Conference) -> datetime:
-    moments = [
-        conference.last_event,  # type: ignore[attr-defined]
-        conference.last_sample,  # type: ignore[attr-defined]
-        conference.last_connection,  # type: ignore[attr-defined]
-        conference.last_session,  # type: ignore[attr-defined]
-    ]
-    return max((m for m in moments if m is not None), default=conference.created_at)
-
-
-def conferences_stale(*, idle_since: datetime) -> tuple[int, list[tuple[Conference, datetime]]]:
-    """Ongoing conferences with no activity since ``idle_since``, each with
-    the time of its last activity, oldest first; and how many conferences
-    are ongoing. One query."""
-    ongoing = list(_with_last_activity(Conference.objects.filter(ongoing=True)))
-    stale = [(c, last) for c in ongoing if (last := _last_activity(c)) < idle_since]
-    stale.sort(key=lambda item: item[1])
-    return len(ongoing), stale
-
-
-def conference_close_stale(*, conference_id: uuid.UUID, idle_since: datetime) -> datetime | None:
-    """Close an idle conference at its last activity (its connections,
-    sessions and billed time stop there, not at the time of the cleanup).
-
-    Runs in its own transaction holding the conference lock, and checks
-    again under it: a conference that ended or woke up since it was found
-    is left alone (returns None). Returns the time it was closed at."""
-    with transaction.atomic():
-        conference = (
-            _with_last_activity(Conference.objects.select_for_update(no_key=True, of=("self",)))
-            .filter(pk=conference_id, ongoing=True)
-            .first()
-        )
-        if conference is None:
-            return None
-        last_activity = _last_activity(conference)
-        if last_activity >= idle_since:
-            return None
-        conference_stop(conference=conference, at=last_activity)
-    return last_activity
+    if not created and kind and track.kind is None:
+        Track.objects.filter(pk=track.pk, kind__isnull=True).update(kind=kind)
+        track.kind = kind
+    return track
 
 
 def track_from_ontrack(
     *, session: Session, connection: Connection, track_id: str, data: dict
 ) -> Track:
-    """The remote track an ``ontrack`` describes, created once per
-    (connection, track id). A state event that overtook it may have made a
-    bare row already; this fills in what it lacked."""
+    """The remote track an ``ontrack`` describes (see
+    :func:`track_get_or_create`). A state event that overtook it may have
+    made a bare row already; this fills in what it lacked, under the
+    track's row lock (a concurrent ``mute`` is not lost). Raises
+    ``invalid_parameters`` for a kind other than audio or video."""
     kind = data.get("kind")
     if kind not in Track.Kind.values:
         raise ApiError("invalid_parameters", "'data.kind' must be 'audio' or 'video'.")
@@ -541,19 +595,14 @@ def track_from_ontrack(
     if direction not in Track.Direction.values:
         direction = Track.Direction.INBOUND
     with transaction.atomic():
-        # The connection lock serialises concurrent ontrack/unmute of a track.
-        Connection.objects.select_for_update(no_key=True).filter(pk=connection.pk).first()
-        track = Track.objects.filter(connection=connection, track_id=track_id).first()
-        if track is None:
-            return Track.objects.create(
-                session=session,
-                connection=connection,
-                kind=kind,
-                direction=direction,
-                track_id=track_id,
-                label=label,
-                track_info=described,
-            )
+        found = track_get_or_create(
+            session_id=session.pk,
+            connection_id=connection.pk,
+            direction=direction,
+            track_id=track_id,
+            kind=kind,
+        )
+        track = Track.objects.select_for_update(no_key=True).get(pk=found.pk)
         info = dict(track.track_info or {})
         for key, value in described.items():
             # State already set by an earlier mute/unmute/ended wins.
@@ -565,7 +614,7 @@ def track_from_ontrack(
         return track
 
 
-TRACK_STATE_CHANGES = {
+TRACK_STATE_CHANGES: dict[str, dict[str, Any]] = {
     "mute": {"muted": True},
     "unmute": {"muted": False},
     "ended": {"ended": True, "readyState": "ended"},
@@ -580,8 +629,10 @@ def track_state_change(
     event: str,
 ) -> Track:
     """Apply ``mute``/``unmute``/``ended`` (other events change nothing) to
-    the session's track. A remote track whose ``ontrack`` has not arrived yet
-    gets a bare row, so the event is not refused and retried."""
+    the session's track of that id (the connection's, if it has one). A
+    remote track whose ``ontrack`` has not arrived yet gets a bare row (see
+    :func:`track_get_or_create`), so the event is not refused and retried.
+    Raises ``track_not_found`` for an unknown local track."""
     with transaction.atomic():
         tracks = Track.objects.select_for_update(no_key=True).filter(
             session=session, track_id=track_id
@@ -593,12 +644,13 @@ def track_state_change(
         if track is None:
             if connection is None:
                 raise ApiError("track_not_found")
-            Connection.objects.select_for_update(no_key=True).filter(pk=connection.pk).first()
-            track = Track.objects.filter(connection=connection, track_id=track_id).first()
-            if track is None:
-                track = Track.objects.create(
-                    session=session, connection=connection, track_id=track_id, track_info={}
-                )
+            bare = track_get_or_create(
+                session_id=session.pk,
+                connection_id=connection.pk,
+                direction=Track.Direction.INBOUND,
+                track_id=track_id,
+            )
+            track = tracks.get(pk=bare.pk)
         change = TRACK_STATE_CHANGES.get(event)
         if change:
             info = dict(track.track_info or {})
@@ -645,5 +697,7 @@ def tracks_from_get_user_media(*, session: Session, data: dict) -> list[Track]:
         ).values_list("track_id", flat=True)
     )
     fresh = [t for t in created if t.track_id not in existing]
-    Track.objects.bulk_create(fresh)
+    # The natural key of a local track is unique: a concurrent retry of the
+    # same getUserMedia inserts nothing twice.
+    Track.objects.bulk_create(fresh, ignore_conflicts=True)
     return fresh

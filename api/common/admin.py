@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import models
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -40,7 +41,8 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         # Ordering is irrelevant to a count and would make the database sort.
-        return self.object_list.order_by()[: self.cap + 1].count()
+        queryset = cast(QuerySet, self.object_list)
+        return queryset.order_by()[: self.cap + 1].count()
 
     @property
     def is_capped(self) -> bool:
@@ -112,15 +114,20 @@ def admin_link(obj: models.Model | None, label: Any = None) -> str | None:
     return format_html('<a href="{}">{}</a>', url, obj if label is None else label)
 
 
-def changelist_link(model: type[models.Model], label: str, **filters: Any) -> str:
-    """A link to ``model``'s admin list, filtered by ``filters``."""
-    opts = model._meta
-    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+def changelist_link(model: type[models.Model] | str, label: str, **filters: Any) -> str:
+    """A link to ``model``'s admin list, filtered by ``filters``. A model of
+    a higher layer is named by its label (``"events.genericevent"``): a
+    page may link to it, the app may not import it."""
+    if isinstance(model, str):
+        app_label, model_name = model.split(".")
+    else:
+        app_label, model_name = model._meta.app_label, str(model._meta.model_name)
+    url = reverse(f"admin:{app_label}_{model_name}_changelist")
     query = urlencode({name: str(value) for name, value in filters.items()})
     return format_html('<a href="{}?{}">{}</a>', url, query, label)
 
 
-def related_links(queryset: models.QuerySet, *, limit: int = 20, more: str = "") -> str:
+def related_links(queryset: models.QuerySet, *, limit: int = 20, more: str = "") -> str | None:
     """Links to the first ``limit`` rows of ``queryset``, and ``more`` (a link
     to the full list) when there are more: a related list that stays one
     bounded query however many rows there are."""

@@ -33,11 +33,11 @@ def _valid(value: str) -> str | None:
         return None
 
 
-def client_ip(request: HttpRequest) -> str | None:
-    """The client's IP address as a string, or None when the socket's peer
-    address is not an IP address (a Unix socket)."""
+def client_ip(request: HttpRequest) -> str:
+    """The client's IP address as a string; ``""`` when the socket's peer
+    address is not an IP address (a Unix socket) and no trusted proxy said."""
     peer = request.META.get("REMOTE_ADDR", "")
-    hops = settings.TRUSTED_PROXY_HOPS
+    hops = settings.CONFIG.trusted_proxy_hops
     if hops:
         forwarded = [
             entry for entry in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if entry
@@ -49,4 +49,4 @@ def client_ip(request: HttpRequest) -> str | None:
             candidate = _valid(forwarded[-hops] if len(forwarded) >= hops else forwarded[0])
             if candidate is not None:
                 return candidate
-    return _valid(peer)
+    return _valid(peer) or ""

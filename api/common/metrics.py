@@ -47,7 +47,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 logger = logging.getLogger("api.metrics")
 
-_DIR = settings.METRICS["DIR"]
+_DIR = settings.CONFIG.metrics_dir
 if _DIR is not None:
     _DIR.mkdir(parents=True, exist_ok=True)
     # Files are named after the process. Containers that share the directory
@@ -195,5 +195,5 @@ def exposition() -> bytes:
     else:
         registry.register(_Collected(REGISTRY.collect))
     for collector in _scrape_collectors:
-        registry.register(_Collected(lambda collector=collector: _scraped(collector)))
+        registry.register(_Collected(functools.partial(_scraped, collector)))
     return generate_latest(registry)

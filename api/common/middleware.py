@@ -52,10 +52,10 @@ _request_ids = _RequestIds()
 class RequestContextMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.log_requests = settings.LOG_REQUESTS
+        self.log_requests = settings.CONFIG.log_requests
         # A request id sent in by a proxy we trust is kept, so its log and
         # ours can be joined; from the open internet it is ignored.
-        self.trust_incoming_id = settings.TRUSTED_PROXY_HOPS > 0
+        self.trust_incoming_id = settings.CONFIG.trusted_proxy_hops > 0
         self.static_prefix = settings.STATIC_URL
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

@@ -105,7 +105,10 @@ def _redis():
     import redis
 
     return redis.Redis.from_url(
-        settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1, health_check_interval=0
+        settings.CONFIG.redis_url,
+        socket_timeout=1,
+        socket_connect_timeout=1,
+        health_check_interval=0,
     )
 
 
@@ -125,7 +128,7 @@ def ready(request: HttpRequest) -> HttpResponse:
     checks = {"database": _database_check(DEFAULT_DB_ALIAS)}
     if checks["database"] == "ok":
         checks["migrations"] = _migrations_check(DEFAULT_DB_ALIAS)
-    if settings.REDIS_URL:
+    if settings.CONFIG.redis_url:
         checks["redis"] = _redis_check()
     if all(value == "ok" for value in checks.values()):
         return _json({"status": "ok", "checks": checks})
@@ -144,16 +147,16 @@ def _allowed_networks(entries: tuple[str, ...]) -> tuple:
 
 
 def _metrics_allowed(request: HttpRequest) -> bool:
-    token = settings.METRICS["TOKEN"]
+    token = settings.CONFIG.metrics_token
     if token:
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(
             presented.strip().encode(), token.encode()
         ):
             return True
-    networks = _allowed_networks(tuple(settings.METRICS["ALLOWED_IPS"]))
+    networks = _allowed_networks(tuple(settings.CONFIG.metrics_allowed_ips))
     address = client_ip(request)
-    if networks and address is not None:
+    if networks and address:
         ip = ipaddress.ip_address(address)
         return any(ip in network for network in networks)
     return False

@@ -80,6 +80,12 @@ class StatsSample(models.Model):
     The raw report is kept compressed (it is read rarely: the events API and
     the admin); typed per-track metrics are extracted from it elsewhere."""
 
+    # Shown as an event by the query API: of type and category "stats", on
+    # no track.
+    type = "stats"
+    category = "stats"
+    track_id = None
+
     # The foreign keys are plain columns: no database constraint (checked
     # by the ingest path, which reads the connection, or by the worker,
     # which drops samples of deleted connections) and no index of their own

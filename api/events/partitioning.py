@@ -9,6 +9,11 @@ sample), so an insert never fails for want of one; ``partition_ensure``
 moves such rows into their day when it creates it.
 
 SQLite has no partitions: there, retention deletes old rows in batches.
+
+Each app declares its own partitioned tables and registers them when it is
+ready (``partitioned_table_register``): this module knows only its own
+(the stats samples), and ``maintain_partitions`` works on every table
+registered.
 """
 
 from __future__ import annotations
@@ -28,13 +33,30 @@ class PartitionedTable:
     # Identity/serial primary key column that needs a plain sequence default
     # (PostgreSQL 15 has no identity columns on partitioned tables).
     sequence_column: str | None = None
+    # The model ("app_label.ModelName") whose old rows SQLite deletes.
+    model: str | None = None
+
+    @property
+    def retention_lookup(self) -> str:
+        """The ORM lookup of rows older than a day (SQLite's retention)."""
+        return f"{self.key}__lt" if self.key_is_date else f"{self.key}__date__lt"
 
 
-SAMPLES = PartitionedTable(table="events_statssample", key="day", key_is_date=True)
-METRICS = PartitionedTable(
-    table="quality_trackmetric", key="created_at", key_is_date=False, sequence_column="id"
+SAMPLES = PartitionedTable(
+    table="events_statssample", key="day", key_is_date=True, model="events.StatsSample"
 )
-TABLES = (SAMPLES, METRICS)
+
+_registered: dict[str, PartitionedTable] = {SAMPLES.table: SAMPLES}
+
+
+def partitioned_table_register(table: PartitionedTable) -> None:
+    """Put ``table`` under ``maintain_partitions`` (an app's ``ready()``
+    calls it; registering twice is harmless)."""
+    _registered[table.table] = table
+
+
+def partitioned_tables() -> tuple[PartitionedTable, ...]:
+    return tuple(_registered.values())
 
 
 def _bound(table: PartitionedTable, day: date) -> str:

@@ -10,13 +10,17 @@ around the same back-dated time.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+from django.db import transaction
 
-from api.calls.models import Session
+from api.calls import services as calls
+from api.calls.models import Conference, Session
 from api.events.models import GenericEvent
+from api.events.selectors import last_activity, with_last_activity
 
 # How far apart the back-dated times of an original request and its retry
 # may be: the retry's ``delta`` is measured from the moment the event
@@ -73,3 +77,28 @@ def event_store(
         created_at=at,
     )
     return event, True
+
+
+def conference_close_stale(
+    *, conference_id: uuid.UUID, idle_since: datetime
+) -> tuple[calls.Ended, datetime] | None:
+    """Close an idle conference at its last activity (its connections,
+    sessions and billed time stop there, not at the time of the cleanup).
+
+    Runs in its own transaction holding the conference lock, and checks
+    again under it: a conference that ended or woke up since it was found
+    is left alone (returns None). Returns what ended (for the caller to
+    announce) and the time it was closed at."""
+    with transaction.atomic():
+        conference = (
+            with_last_activity(Conference.objects.select_for_update(no_key=True, of=("self",)))
+            .filter(pk=conference_id, ongoing=True)
+            .first()
+        )
+        if conference is None:
+            return None
+        closed_at = last_activity(conference)
+        if closed_at >= idle_since:
+            return None
+        ended = calls.conference_stop(conference=conference, at=closed_at)
+    return ended, closed_at

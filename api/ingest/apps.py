@@ -1,10 +1,14 @@
 from django.apps import AppConfig
 
+from api.common.scheduling import Every
+
 
 class IngestConfig(AppConfig):
     name = "api.ingest"
     label = "ingest"
     verbose_name = "SDK ingest"
+    # Calls whose clients never said goodbye (a crashed tab, a lost network).
+    scheduled = [Every(minutes=15, command="cleanup_stale_conferences")]
 
     def ready(self) -> None:
         from api.common.metrics import scrape_collector_add

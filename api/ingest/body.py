@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -15,6 +17,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
 from api.common.errors import ApiError
+from api.common.time import back_dated
 
 # A retried request is back-dated by at most a day; anything larger is a
 # client bug and would put the event before its own session.
@@ -30,13 +33,13 @@ MAX_DEPTH = 64
 
 def _body_bytes(request: HttpRequest) -> bytes:
     length = request.META.get("CONTENT_LENGTH")
-    if length and length.isdigit() and int(length) > settings.MAX_BODY_BYTES:
+    if length and length.isdigit() and int(length) > settings.CONFIG.max_body_bytes:
         raise ApiError("body_too_large")
     try:
         raw = request.body
     except RequestDataTooBig as exc:
         raise ApiError("body_too_large") from exc
-    if len(raw) > settings.MAX_BODY_BYTES:
+    if len(raw) > settings.CONFIG.max_body_bytes:
         raise ApiError("body_too_large")
     return raw
 
@@ -95,6 +98,36 @@ def stats_body_parse(request: HttpRequest) -> StatsBody:
         return _stats_decoder.decode(raw)
     except (UnicodeDecodeError, msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ApiError("invalid_json") from exc
+
+
+@dataclass(frozen=True)
+class StatsSampleIn:
+    """A stats sample as the request gave it, checked: whose it says it is
+    (the session of its token, the connection it names), when it was taken
+    and the report, the JSON bytes the SDK sent."""
+
+    session_id: uuid.UUID
+    connection_id: uuid.UUID
+    at: datetime
+    raw: bytes
+
+
+def stats_sample_parse(body: StatsBody, *, session_id: uuid.UUID) -> StatsSampleIn:
+    """The sample of a parsed ``/v1/stats`` body whose token named
+    ``session_id``. Raises ``missing_parameters`` (no connectionId),
+    ``connection_not_found`` (not a UUID: it names nothing),
+    ``invalid_parameters`` (``data`` is not an object, bad ``delta``)."""
+    if body.connectionId is None:
+        raise ApiError("missing_parameters", "'connectionId' is required.")
+    connection_id = opt_uuid(
+        {"connectionId": body.connectionId}, "connectionId", not_found="connection_not_found"
+    )
+    assert connection_id is not None
+    raw = bytes(body.data)
+    if not raw.lstrip()[:1] == b"{":
+        raise ApiError("invalid_parameters", "'data' must be an object.")
+    at = back_dated(delta_ms=delta_ms({"delta": body.delta}))
+    return StatsSampleIn(session_id=session_id, connection_id=connection_id, at=at, raw=raw)
 
 
 def _deeper_than(body: dict, limit: int) -> bool:
@@ -171,6 +204,73 @@ def delta_ms(body: dict) -> float:
     if value < 0 or value > MAX_DELTA_MS:
         raise ApiError("invalid_parameters", "'delta' must be between 0 and 86400000.")
     return value
+
+
+# ------------------------------------------------------------------ events
+
+ICE_CONNECTION_STATES = {
+    "new",
+    "checking",
+    "connected",
+    "completed",
+    "failed",
+    "disconnected",
+    "closed",
+}
+CONNECTION_STATES = {"new", "connecting", "connected", "disconnected", "failed", "closed"}
+ICE_GATHERING_STATES = {"new", "gathering", "complete"}
+SIGNALING_STATES = {
+    "stable",
+    "have-local-offer",
+    "have-remote-offer",
+    "have-local-pranswer",
+    "have-remote-pranswer",
+    "closed",
+}
+# Events that drive the connection's state: the values a browser sends.
+_STATE_VALUES = {
+    "oniceconnectionstatechange": ICE_CONNECTION_STATES,
+    "onconnectionstatechange": CONNECTION_STATES,
+    "onicegatheringstatechange": ICE_GATHERING_STATES,
+    "onsignalingstatechange": SIGNALING_STATES,
+}
+CANDIDATE_KEYS = (
+    "address",
+    "candidate",
+    "component",
+    "foundation",
+    "port",
+    "priority",
+    "protocol",
+    "relatedAddress",
+    "relatedPort",
+    "sdpMLineIndex",
+    "sdpMid",
+    "tcpType",
+    "type",
+    "usernameFragment",
+)
+
+
+def event_data_parse(event_name: str, body: dict) -> Any:
+    """The stored ``data`` of an event, checked where the event drives state
+    (``invalid_parameters`` for a state no browser sends)."""
+    data = body.get("data")
+    allowed = _STATE_VALUES.get(event_name)
+    if allowed is not None:
+        state = data
+        if event_name == "onsignalingstatechange":
+            state = data.get("signalingState") if isinstance(data, dict) else None
+        # Checked as a string first: a list or an object is not hashable.
+        if not isinstance(state, str) or state not in allowed:
+            raise ApiError("invalid_parameters", f"'data' is not valid for {event_name}.")
+    if event_name == "onicecandidate" and isinstance(data, dict):
+        data = {k: data[k] for k in CANDIDATE_KEYS if data.get(k) is not None}
+    if event_name == "mediaDeviceChange" and data is None:
+        data = {"devices": body.get("devices")}
+    if event_name == "tabFocus" and data is None:
+        data = {"focus": body.get("focus")}
+    return data
 
 
 def meta_validate(value: Any) -> dict | None:

@@ -39,11 +39,12 @@ def queue_state() -> Iterator[Metric]:
     """The Redis stream: its length, the age of its oldest entry (entries
     are deleted once stored, so that is the oldest sample not yet in the
     database) and the entries read by a worker but not yet acknowledged."""
-    if settings.INGEST["SINK"] != "queued":
+    if settings.CONFIG.ingest_sink != "queued":
         return
-    from api.ingest.sinks import redis_client
+    from api.ingest.sinks.queued import redis_client
+    from api.ingest.worker import CONSUMER_GROUP
 
-    stream, group = settings.INGEST["STREAM"], settings.INGEST["GROUP"]
+    stream, group = settings.CONFIG.ingest_stream, CONSUMER_GROUP
     pipe = redis_client().pipeline(transaction=False)
     pipe.xlen(stream)
     pipe.xrange(stream, count=1)
@@ -64,11 +65,11 @@ def queue_state() -> Iterator[Metric]:
         # No group yet (no worker ever ran): an error reply, shown as 0.
         value=pending["pending"] if isinstance(pending, dict) else 0,
     )
-    if settings.INGEST["SPOOL"]:
+    if settings.CONFIG.ingest_spool:
         yield GaugeMetricFamily(
             "pm_ingest_spool_bytes",
             "Bytes in this node's spool files, waiting to be forwarded to Redis.",
-            value=_spool_bytes(Path(settings.INGEST["SPOOL_DIR"])),
+            value=_spool_bytes(Path(settings.CONFIG.ingest_spool_dir)),
         )
 
 

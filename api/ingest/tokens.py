@@ -32,7 +32,7 @@ class InitClaims:
 
 
 def _secret(name: str) -> str:
-    return settings.PEERMETRICS[name]
+    return getattr(settings.CONFIG, name.lower())
 
 
 def init_token_issue(*, participant_id: uuid.UUID, conference_id: uuid.UUID) -> str:
@@ -67,7 +67,7 @@ def _decode(token: Any, *, secret_name: str, lifespan_name: str, keys: tuple[str
     # The decoder accepts NaN and Infinity; a NaN issue time never expires.
     if isinstance(issued, bool) or not isinstance(issued, int | float) or not math.isfinite(issued):
         raise ApiError("invalid_token")
-    if time.time() - issued > settings.PEERMETRICS[lifespan_name]:
+    if time.time() - issued > getattr(settings.CONFIG, lifespan_name.lower()):
         raise ApiError("expired_token")
     return payload
 
@@ -102,7 +102,7 @@ def session_token_verify(token: Any) -> uuid.UUID:
         known = _verified_sessions.get(token)
         if known is not None:
             session_id, issued = known
-            if time.time() - issued > settings.PEERMETRICS["SESSION_TOKEN_LIFESPAN"]:
+            if time.time() - issued > settings.CONFIG.session_token_lifespan:
                 raise ApiError("expired_token")
             return session_id
     payload = _decode(
@@ -129,5 +129,5 @@ _VERIFIED_LIMIT = 100_000
 @receiver(setting_changed)
 def _forget_verified_tokens(setting: str, **kwargs) -> None:
     # A changed secret must not keep accepting tokens verified with the old one.
-    if setting == "PEERMETRICS":
+    if setting == "CONFIG":
         _verified_sessions.clear()

@@ -2,10 +2,13 @@
 
 Delivery is at-least-once and storage exactly-once:
 
-* a batch is read with XREADGROUP, stored in one transaction (one multi-row
-  INSERT … ON CONFLICT DO NOTHING, then the post-storage work for the
-  samples that were new), and only then acknowledged (XACK) and deleted
-  from the stream (XDEL);
+* a batch is read with XREADGROUP, stored in one transaction, and only then
+  acknowledged (XACK) and deleted from the stream (XDEL). The transaction:
+  the samples in one statement (binary COPY, then INSERT … ON CONFLICT DO
+  NOTHING: a redelivered or retried sample is skipped); each new one
+  analysed (:func:`api.quality.analysis.sample_analyse`), its connection
+  type recorded and its detectors run, in order; then the metric rows of
+  the whole batch in one statement;
 * a worker killed mid-batch leaves its messages pending: the same consumer
   name re-reads its own pending messages first when it starts again, and any
   worker claims messages left idle by a consumer that is gone (XAUTOCLAIM);
@@ -21,9 +24,12 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
+import orjson
 import redis
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -32,11 +38,17 @@ from django.db import connection as db
 from api.calls.models import Connection
 from api.common import metrics
 from api.common.ids import uuid7_seconds
-from api.events.writer import SampleRow, SampleToStore, samples_insert
-from api.ingest.sinks import QueuedSample, message_decode
-from api.quality import services as quality
+from api.events.codec import report_compress
+from api.events.writer import SampleRow, SampleToStore, rows_insert, samples_insert
+from api.ingest.sinks.codec import QueuedSample, message_decode
+from api.ingest.sinks.connections import connection_type_seen, sample_context
+from api.quality import analysis as quality
+from api.quality.models import TrackMetric
 
 logger = logging.getLogger("api.ingest.worker")
+
+# The Redis consumer group of every worker.
+CONSUMER_GROUP = "ingest"
 
 
 @dataclass
@@ -52,8 +64,6 @@ class WorkerStats:
 
 
 def _to_store(sample: QueuedSample) -> SampleToStore:
-    from api.events.codec import report_compress
-
     state = sample.state
     return SampleToStore(
         id=sample.sample_id,
@@ -68,46 +78,42 @@ def _to_store(sample: QueuedSample) -> SampleToStore:
     )
 
 
-# connection id → the candidate type this worker last stored for it.
-_types_seen: dict = {}
+# connection id → the candidate type this worker last stored for it: a
+# message carries the type its accepting process had cached (often still
+# empty); what this worker wrote since is newer, and saves an UPDATE per
+# sample.
+_types_seen: dict[uuid.UUID, str] = {}
+
+
+def _sample_analysed(sample: QueuedSample) -> list[tuple]:
+    """The work after a new sample was stored: its metric rows (returned,
+    for the batch's one INSERT), its connection type, its detectors."""
+    state = replace(sample.state, type=_types_seen.get(sample.connection_id, sample.state.type))
+    data = orjson.loads(sample.raw)
+    context = sample_context(
+        state=state,
+        connection_id=sample.connection_id,
+        sample_id=sample.sample_id,
+        at=sample.at,
+        data=data,
+    )
+    with quality.connection_locked(sample.connection_id):
+        analysis = quality.sample_analyse(context=context, data=data)
+        connection_type_seen(
+            state=state, connection_id=sample.connection_id, candidate_type=analysis.candidate_type
+        )
+        quality.sample_detect(analysis)
+    if analysis.candidate_type:
+        if len(_types_seen) >= 100_000:
+            _types_seen.clear()
+        _types_seen[sample.connection_id] = analysis.candidate_type
+    return analysis.metric_rows
 
 
 def batch_store(samples: list[QueuedSample]) -> tuple[int, int]:
     """Store a batch and run the post-storage work of the new samples, in
     one transaction. Returns (stored, dropped). Database errors raise, so
     the caller retries the batch."""
-    import orjson
-
-    from api.ingest.stats import local_candidate_type, sample_stored
-
-    def process(batch: list[QueuedSample]) -> int:
-        new_ids = samples_insert([_to_store(s) for s in batch])
-        # The metrics of the whole batch go in one INSERT too.
-        with quality.metrics_batched():
-            for sample in batch:
-                if sample.sample_id in new_ids:
-                    data = orjson.loads(sample.raw)
-                    # The message carries the connection type the accepting
-                    # process had cached (often still empty); what this worker
-                    # wrote since is newer, and saves an UPDATE per sample.
-                    state = replace(
-                        sample.state,
-                        type=_types_seen.get(sample.connection_id, sample.state.type),
-                    )
-                    sample_stored(
-                        sample_id=sample.sample_id,
-                        connection_id=sample.connection_id,
-                        state=state,
-                        at=sample.at,
-                        data=data,
-                    )
-                    seen = local_candidate_type(data)
-                    if seen:
-                        if len(_types_seen) >= 100_000:
-                            _types_seen.clear()
-                        _types_seen[sample.connection_id] = seen
-        return len(new_ids)
-
     # A connection deleted since its sample was accepted (its app or
     # conference was deleted) would fail the whole batch at commit, where
     # foreign keys are checked: drop such samples first, in one query.
@@ -122,7 +128,13 @@ def batch_store(samples: list[QueuedSample]) -> tuple[int, int]:
             sorted(str(c) for c in wanted - existing),
         )
     with transaction.atomic():
-        return process(kept), dropped
+        new_ids = samples_insert([_to_store(s) for s in kept])
+        rows: list[tuple] = []
+        for sample in kept:
+            if sample.sample_id in new_ids:
+                rows += _sample_analysed(sample)
+        rows_insert(model=TrackMetric, columns=quality.METRIC_COLUMNS, rows=rows)
+    return len(new_ids), dropped
 
 
 def _batch_observed(samples: list[QueuedSample], *, stored: int, dropped: int, size: int) -> None:
@@ -151,13 +163,13 @@ class IngestWorker:
         # A client of its own: a batch read can be megabytes, and a loaded
         # Redis may answer it slowly; that is no reason to give up on it.
         self.redis = redis.Redis.from_url(
-            redis_url or settings.REDIS_URL,
+            redis_url or settings.CONFIG.redis_url or "",
             socket_timeout=block_ms / 1000 + 30,
             socket_connect_timeout=5,
             health_check_interval=30,
         )
-        self.stream = settings.INGEST["STREAM"]
-        self.group = settings.INGEST["GROUP"]
+        self.stream = settings.CONFIG.ingest_stream
+        self.group = CONSUMER_GROUP
         self.consumer = consumer
         self.batch_size = batch_size
         self.block_ms = block_ms
@@ -179,14 +191,14 @@ class IngestWorker:
     def _next_batch(self) -> list[tuple[bytes, dict]]:
         if not self._own_pending_done:
             # Messages this consumer read before it was killed.
-            reply = self.redis.xreadgroup(
+            reply: Any = self.redis.xreadgroup(
                 self.group, self.consumer, {self.stream: "0"}, count=self.batch_size
             )
             messages = reply[0][1] if reply else []
             if messages:
                 return messages
             self._own_pending_done = True
-        claimed = self.redis.xautoclaim(
+        claimed: Any = self.redis.xautoclaim(
             self.stream,
             self.group,
             self.consumer,

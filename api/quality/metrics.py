@@ -169,6 +169,26 @@ def _track_ident(report: dict) -> str | None:
     return ident if isinstance(ident, str) and 0 < len(ident) <= 64 else None
 
 
+def report_tracks(data: dict) -> dict[tuple[str, str], str]:
+    """(direction, track identifier) → kind, for every inbound/outbound report
+    of a sample that names its track (inbound reports carry
+    ``trackIdentifier``; outbound ones carry their media-source as
+    ``track``): the tracks whose ids :func:`sample_extract` needs."""
+    named: dict[tuple[str, str], str] = {}
+    for kind in KINDS:
+        section = data.get(kind)
+        if not isinstance(section, dict):
+            continue
+        for direction in DIRECTIONS:
+            reports = section.get(direction)
+            if not isinstance(reports, list):
+                continue
+            for report in reports:
+                if isinstance(report, dict) and (ident := _track_ident(report)):
+                    named[(direction, ident)] = kind
+    return named
+
+
 def _remote_by_local_id(data: dict) -> dict[str, dict]:
     """remote-inbound/remote-outbound reports by the id of the local report
     they describe (``localId``)."""
@@ -226,8 +246,8 @@ def sample_extract(
             for r in remotes.values()
             if r.get("type") == "remote-inbound-rtp"
         ]
-        rtts = [r for r in rtts if r is not None]
-        connection_rtt = sum(rtts) / len(rtts) if rtts else None
+        known = [r for r in rtts if r is not None]
+        connection_rtt = sum(known) / len(known) if known else None
 
     for kind in KINDS:
         section = _dict(data.get(kind))

@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models import Q
 
 from api.calls.models import Conference, Connection, Participant, Session, Track
+from api.events.partitioning import PartitionedTable
+from api.quality.catalogue import issue_explanation, issue_title
 from api.tenancy.models import App
 
 
@@ -81,6 +83,14 @@ class Issue(models.Model):
         if self.resolved_at is None:
             return None
         return (self.resolved_at - self.created_at).total_seconds()
+
+    @property
+    def title(self) -> str:
+        return issue_title(self.code)
+
+    @property
+    def explanation(self) -> str:
+        return issue_explanation(self.code)
 
 
 class TrackMetric(models.Model):
@@ -163,3 +173,14 @@ class TrackMetric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.direction} at {self.created_at}"
+
+
+# PostgreSQL: one partition per day of ``created_at`` (api.events.partitioning;
+# migration 0005 made the table partitioned, maintain_partitions keeps it).
+METRIC_PARTITIONS = PartitionedTable(
+    table="quality_trackmetric",
+    key="created_at",
+    key_is_date=False,
+    sequence_column="id",
+    model="quality.TrackMetric",
+)

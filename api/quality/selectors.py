@@ -15,7 +15,7 @@ from operator import itemgetter
 from typing import Any
 
 from django.db import connection as db
-from django.db.models import Count, Q
+from django.db.models import Count, Field, Q
 
 from api.calls.models import Conference, Connection, Track
 from api.common import time as clock
@@ -119,7 +119,9 @@ def _bucket_sql(epoch: str) -> str:
 
 
 def _db_value(field_name: str, value: Any) -> Any:
-    return TrackMetric._meta.get_field(field_name).get_db_prep_value(value, db)
+    field = TrackMetric._meta.get_field(field_name)
+    assert isinstance(field, Field)
+    return field.get_db_prep_value(value, db)
 
 
 def _in_sql(column: str, values: list) -> tuple[str, list]:
@@ -224,8 +226,8 @@ def conference_graphs(
             connection_key, track_key, kind, direction = key
             connection_id, track_id = _as_uuid(connection_key), _as_uuid(track_key)
             entry = series[key] = _series_head(
-                connections.get(connection_id, {}),
-                tracks.get(track_id, {}),
+                connections.get(connection_id, {}) if connection_id else {},
+                tracks.get(track_id, {}) if track_id else {},
                 connection_id=connection_id,
                 track_id=track_id,
                 kind=kind,
@@ -271,14 +273,14 @@ def _connections_meta(conference_id: Any) -> dict[uuid.UUID, dict[str, Any]]:
         "peer__participant_id",
         "peer__participant_name",
     )
-    return {row["id"]: row for row in rows}
+    return {row["id"]: dict(row) for row in rows}
 
 
 def _tracks_meta(conference_id: Any) -> dict[uuid.UUID, dict[str, Any]]:
     rows = Track.objects.filter(connection__conference_id=conference_id).values(
         "id", "track_id", "label"
     )
-    return {row["id"]: row for row in rows}
+    return {row["id"]: dict(row) for row in rows}
 
 
 def _series_head(
@@ -340,8 +342,11 @@ def _summary(*, connections: list[dict[str, Any]], conference_id: Any, issues: Q
         direction=TrackMetric.Direction.INBOUND,
         mos__isnull=False,
     ).values_list("mos", "interval_s")
-    scores, below_s = [], 0.0
+    scores: list[float] = []
+    below_s = 0.0
     for score, interval in audio:
+        if score is None:  # excluded by the filter; for the types
+            continue
         scores.append(score)
         if score < threshold:
             below_s += interval or 0.0
@@ -351,7 +356,8 @@ def _summary(*, connections: list[dict[str, Any]], conference_id: Any, issues: Q
         direction=TrackMetric.Direction.INBOUND,
         interval_s__isnull=False,
     ).values_list("video_score", "freeze_count", "freeze_ms")
-    video_scores, freezes, freeze_ms = [], 0, 0.0
+    video_scores: list[float] = []
+    freezes, freeze_ms = 0, 0.0
     for score, count, frozen in video:
         if score is not None:
             video_scores.append(score)
@@ -395,11 +401,10 @@ def _summary(*, connections: list[dict[str, Any]], conference_id: Any, issues: Q
 
 
 def _connection_rows(**filters: Any) -> list[dict[str, Any]]:
-    return list(
-        Connection.objects.filter(**filters).values(
-            "id", "participant_id", "connection_info", "conference_id"
-        )
+    rows = Connection.objects.filter(**filters).values(
+        "id", "participant_id", "connection_info", "conference_id"
     )
+    return [dict(row) for row in rows]
 
 
 def conference_quality_summary(*, conference_id: Any) -> dict[str, Any]:

@@ -1,23 +1,16 @@
-"""Call-quality analysis entry points, called by the ingest path, and the
-writes of issues and metrics.
+"""The writes of issues, and what quality does when the ingest path tells
+it that an event was stored or a session or a conference ended.
 
-The hooks run after the data they analyse was stored. They never raise for
-malformed reports (a bad report must not fail the SDK's request and make it
-retry); database errors do propagate.
-
-SQL budget of a stats sample: one multi-row INSERT of its metric rows. The
-counters for rates and the detectors' hysteresis come from
-:mod:`api.quality.state`; issues are written only when one is raised,
-resolved, escalated or its peak grows markedly.
+The hooks run after the data they analyse was stored (the stats samples
+have their own pipeline, :mod:`api.quality.analysis`). They never raise for
+malformed data (a bad report must not fail the SDK's request and make it
+retry); database errors do propagate. Issues are written only when one is
+raised, resolved, escalated or its peak grows markedly.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,34 +24,13 @@ from api.calls.models import Connection, Session, Track
 from api.common.metrics import ISSUES_RAISED, labelled
 from api.common.time import iso
 from api.events.models import GenericEvent, StatsSample
-from api.events.writer import rows_insert
-from api.quality import metrics
 from api.quality.catalogue import CATALOGUE
-from api.quality.conf import quality_setting
 from api.quality.detectors import connectivity
 from api.quality.detectors.engine import ESCALATE, PEAK, RAISE, RESOLVE, Transition
-from api.quality.detectors.streams import Marks, streams_detect
 from api.quality.models import Issue, TrackMetric
 from api.quality.state import STATE, ConnectionState
-from api.tenancy.models import App
 
 logger = logging.getLogger("api.quality")
-
-
-@dataclass(frozen=True)
-class SampleContext:
-    """What the ingest path knows about a stored stats sample."""
-
-    sample_id: Any
-    app_id: Any
-    conference_id: Any
-    session_id: Any
-    participant_id: Any
-    peer_id: Any
-    connection_id: Any
-    created_at: datetime
-    # (direction, kind, track identifier) → Track id, for the reports that name a track.
-    track_ids: dict[tuple[str, str, str], Any]
 
 
 @dataclass(frozen=True)
@@ -181,222 +153,6 @@ def _issues_close_ended_connections(*, session_id: Any) -> list[Any]:
     return ended
 
 
-# ------------------------------------------------------------------ samples
-
-_intervals: dict[Any, tuple[float, float]] = {}
-
-
-def _interval_s(app_id: Any) -> float:
-    """The app's stats interval in seconds, cached per process: reading it
-    per sample would cost a statement the hot path does not have."""
-    now = time.monotonic()
-    hit = _intervals.get(app_id)
-    if hit is not None and now - hit[1] < float(quality_setting("INTERVAL_CACHE_SECONDS")):
-        return hit[0]
-    interval_ms = App.objects.filter(pk=app_id).values_list("interval", flat=True).first()
-    seconds = (interval_ms or settings.PEERMETRICS["DEFAULT_STATS_INTERVAL_MS"]) / 1000.0
-    if len(_intervals) > 10_000:
-        _intervals.clear()
-    _intervals[app_id] = (seconds, now)
-    return seconds
-
-
-# A report may carry any number; a value no column can hold is dropped
-# rather than failing the sample's INSERT (and the SDK's request with it).
-_REAL_LIMIT = 1e30
-_INT_LIMIT = 2**31 - 1
-
-
-def _real(value: float | None) -> float | None:
-    return value if value is not None and abs(value) < _REAL_LIMIT else None
-
-
-def _int(value: int | None) -> int | None:
-    return value if value is not None and -_INT_LIMIT <= value <= _INT_LIMIT else None
-
-
-METRIC_COLUMNS = (
-    "connection_id",
-    "track_id",
-    "created_at",
-    "kind",
-    "direction",
-    "interval_s",
-    "bitrate",
-    "packet_rate",
-    "packets",
-    "packets_lost",
-    "loss_pct",
-    "jitter_ms",
-    "rtt_ms",
-    "jitter_buffer_ms",
-    "fps",
-    "width",
-    "height",
-    "freeze_count",
-    "freeze_ms",
-    "concealment_pct",
-    "limitation",
-    "mos",
-    "video_score",
-)
-
-
-def _metric_row(context: SampleContext, s: metrics.StreamSample) -> tuple:
-    """A TrackMetric row as values in METRIC_COLUMNS order."""
-    return (
-        context.connection_id,
-        s.track_id,
-        context.created_at,
-        s.kind,
-        s.direction,
-        _real(s.interval_s),
-        _real(s.bitrate),
-        _real(s.packet_rate),
-        _int(s.packets),
-        _int(s.packets_lost),
-        _real(s.loss_pct),
-        _real(s.jitter_ms),
-        _real(s.rtt_ms),
-        _real(s.jitter_buffer_ms),
-        _real(s.fps),
-        s.width,
-        s.height,
-        s.freeze_count,
-        _real(s.freeze_ms),
-        _real(s.concealment_pct),
-        s.limitation,
-        s.mos,
-        s.video_score,
-    )
-
-
-def _metric_rows_insert(rows: list[tuple]) -> None:
-    rows_insert(model=TrackMetric, columns=METRIC_COLUMNS, rows=rows)
-
-
-def _counters_prune(extraction: metrics.Extraction) -> dict[str, dict]:
-    """Forget streams that left the report (e.g. after a renegotiation) so a
-    long call does not accumulate dead stats ids: once there are more than
-    twice as many counters as live ones, and more than 16."""
-    counters = extraction.counters
-    if len(counters) <= 16:
-        # The usual sample: no need to collect the live ids.
-        return counters
-    keep = {s.stats_id for s in extraction.streams} | set(_pair_keys(extraction))
-    if len(counters) <= 2 * len(keep):
-        return counters
-    return {key: value for key, value in counters.items() if key in keep}
-
-
-# Where the metric rows of an analysed sample go: called with the rows, it
-# returns whether the sample was new (False: a retry of a stored sample,
-# neither analysed nor counted). By default each sample's rows are inserted
-# (the sample itself was stored before its analysis).
-_metric_rows_sink: ContextVar[Callable[[list], bool] | None] = ContextVar(
-    "metric_rows_sink", default=None
-)
-
-
-def _metric_rows_store(rows: list[tuple]) -> bool:
-    sink = _metric_rows_sink.get()
-    if sink is not None:
-        return sink(rows)
-    if rows:
-        _metric_rows_insert(rows)
-    return True
-
-
-@contextmanager
-def _metric_rows_to(sink: Callable[[list], bool]) -> Iterator[None]:
-    token = _metric_rows_sink.set(sink)
-    try:
-        yield
-    finally:
-        _metric_rows_sink.reset(token)
-
-
-@contextmanager
-def stored_with_metrics(store: Callable[[list], bool]) -> Iterator[None]:
-    """Within this block, the analysis of a sample hands its metric rows to
-    ``store``, which stores the sample with them (the direct sink on
-    PostgreSQL, in one statement); the detectors run only if it says the
-    sample was new."""
-    with _metric_rows_to(store):
-        yield
-
-
-@contextmanager
-def metrics_batched() -> Iterator[None]:
-    """Within this block, the metrics of every analysed sample are inserted
-    together when the block ends (inside the caller's transaction, the
-    queued sink's worker); on an exception nothing is inserted."""
-    rows: list = []
-
-    def collect(sample_rows: list) -> bool:
-        rows.extend(sample_rows)
-        return True
-
-    with _metric_rows_to(collect):
-        yield
-    _metric_rows_insert(rows)
-
-
-def sample_received(*, context: SampleContext, data: dict) -> None:
-    """A stats sample arrived: store its per-track metrics and run the live
-    detectors on them.
-
-    A sample is analysed once: a retry of a stored sample either never
-    arrives here (the sample was inserted first, idempotently) or is
-    recognised when its rows are handed over (``stored_with_metrics``)."""
-    try:
-        _sample_analyse(context=context, data=data)
-    except DatabaseError:
-        raise
-    except Exception:
-        logger.exception("quality analysis failed for connection %s", context.connection_id)
-
-
-def _sample_analyse(*, context: SampleContext, data: dict) -> None:
-    interval_s = _interval_s(context.app_id)
-    scope = IssueScope(
-        app_id=context.app_id,
-        conference_id=context.conference_id,
-        session_id=context.session_id,
-        participant_id=context.participant_id,
-        connection_id=context.connection_id,
-    )
-    with STATE.locked(context.connection_id):
-        state = STATE.connection_load(context.connection_id)
-        extraction = metrics.sample_extract(
-            data=data,
-            at=context.created_at,
-            interval_s=interval_s,
-            previous=state.counters,
-            track_ids=context.track_ids,
-        )
-        if not _metric_rows_store([_metric_row(context, s) for s in extraction.streams]):
-            return  # a retry of a stored sample: nothing to analyse
-        state.counters = _counters_prune(extraction)
-        marks = Marks(
-            own=STATE.marks_load(context.conference_id, context.participant_id),
-            peer=STATE.marks_load(context.conference_id, context.peer_id),
-        )
-        if extraction.media_flowed:
-            state.established = True
-        transitions = connectivity.grace_check(state, now=context.created_at)
-        transitions += streams_detect(state=state, extraction=extraction, marks=marks)
-        STATE.connection_save(state)
-        transitions_apply(transitions=transitions, scope=scope)
-
-
-def _pair_keys(extraction: metrics.Extraction) -> list[str]:
-    keys = [key for key in extraction.counters if key.startswith("remote:")]
-    if extraction.pair is not None:
-        keys.append(f"pair:{extraction.pair.pair_id}")
-    return keys
-
-
 # ------------------------------------------------------------------- events
 
 
@@ -490,8 +246,8 @@ def _setup_check(state: ConnectionState, *, connection_id: Any, at: datetime) ->
     first = negotiations[0] if negotiations else None
     if not first or first.get("status") != "connected" or not first.get("start_time"):
         return []
-    started = datetime.fromisoformat(first["start_time"].replace("Z", "+00:00"))
-    ended = datetime.fromisoformat((first.get("end_time") or iso(at)).replace("Z", "+00:00"))
+    started = datetime.fromisoformat(str(first["start_time"]).replace("Z", "+00:00"))
+    ended = datetime.fromisoformat(str(first.get("end_time") or iso(at)).replace("Z", "+00:00"))
     if Issue.objects.filter(
         code="slow_connection_setup", subject=f"connection:{connection_id}"
     ).exists():
@@ -512,7 +268,7 @@ def _candidate_error(event: GenericEvent, state: ConnectionState) -> None:
         Issue.objects.filter(pk=existing.pk).update(data=data)
         return
     connected = state.connected or (
-        Connection.objects.filter(pk=event.connection_id, state=Connection.State.CONNECTED).exists()
+        Connection.objects.filter(pk=event.connection_id, state=Connection.State.CONNECTED).exists()  # type: ignore[misc]  # a connection event: the id is set
     )
     issue_open(
         scope=_event_scope(event),
@@ -562,8 +318,9 @@ def _track_event(event: GenericEvent) -> None:
     stopped camera is not reported as broken media."""
     if event.type not in {"ended", "mute", "unmute"} or event.track_id is None:
         return
-    track = Track.objects.filter(pk=event.track_id).values("track_id", "kind", "connection_id")
-    track = track.first()
+    track = (
+        Track.objects.filter(pk=event.track_id).values("track_id", "kind", "connection_id").first()
+    )
     if track is None:
         return
     marks = STATE.marks_load(event.conference_id, event.participant_id)
@@ -708,7 +465,7 @@ def conference_ended(*, conference: Any, at: datetime) -> None:
     Issue.objects.filter(conference_id=conference.pk, resolved_at__isnull=True).update(
         resolved_at=_resolved_at(at)
     )
-    if settings.PEERMETRICS.get("POST_CONFERENCE_CLEANUP"):
+    if settings.CONFIG.post_conference_cleanup:
         StatsSample.objects.filter(conference_id=conference.pk).delete()
     for connection_id in Connection.objects.filter(conference_id=conference.pk).values_list(
         "pk", flat=True

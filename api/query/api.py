@@ -16,7 +16,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from api.common.errors import ApiError
 from api.query.auth import AUTH
-from api.query.responses import error
+from api.query.responses import JsonRenderer, error
 from api.query.routers import (
     apps,
     auth,
@@ -52,6 +52,7 @@ api = NinjaAPI(
     urls_namespace="query",
     docs_url="/docs",
     openapi_url="/openapi.json",
+    renderer=JsonRenderer(),
 )
 
 # Summary routes come before the routers whose paths take an id, only for

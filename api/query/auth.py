@@ -24,7 +24,15 @@ from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
 from api.common.errors import ApiError
+from api.tenancy.models import User
 from api.tenancy.services import api_token_authenticate
+
+
+class AuthedRequest(HttpRequest):
+    """A request ``AUTH`` let in: ``auth`` is the caller (for the types;
+    django-ninja sets it)."""
+
+    auth: User
 
 
 class BearerToken(HttpBearer):

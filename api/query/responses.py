@@ -1,14 +1,16 @@
-"""Turning shaped dicts into answers, and the parameters every list shares."""
+"""How answers are written (the schemas in ``schemas.py`` serialise them),
+and the parameters every list shares."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from django.db.models import QuerySet
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
+from ninja.renderers import BaseRenderer
 
 from api.common.errors import ApiError
 from api.common.pagination import PageRequest, page_request
@@ -19,14 +21,20 @@ from api.query.selectors.scope import CreatedAt, ordered
 ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut}
 
 
-def ok(payload: Any, *, status: int = 200) -> HttpResponse:
-    return HttpResponse(
-        orjson.dumps(payload), status=status, content_type="application/json; charset=utf-8"
-    )
+class JsonRenderer(BaseRenderer):
+    """Answers as orjson writes them: UUIDs as strings, times as ISO 8601
+    UTC with ``Z`` (the form every answer uses, api.common.time.iso)."""
+
+    media_type = "application/json"
+
+    def render(self, request: HttpRequest, data: Any, *, response_status: int) -> bytes:
+        return orjson.dumps(data, option=orjson.OPT_UTC_Z)
 
 
 def error(exc: ApiError) -> HttpResponse:
-    return ok(exc.body(), status=exc.status)
+    return HttpResponse(
+        orjson.dumps(exc.body()), status=exc.status, content_type="application/json; charset=utf-8"
+    )
 
 
 def moment_utc(value: datetime | None, name: str) -> datetime | None:
@@ -60,30 +68,23 @@ def page_requested(params: PageParams) -> PageRequest | None:
     return page_request(limit=params.limit, offset=params.offset)
 
 
-def rows_answer(
-    rows: Iterable[Any],
-    *,
-    shape: Callable[[Any], dict],
-    page: PageRequest | None,
-    count: int | None,
-) -> HttpResponse:
-    shaped = [shape(row) for row in rows]
+def rows_answer(rows: list[Any], *, page: PageRequest | None, count: int | None) -> dict:
+    """A list answer: whole (``{"data"}``) or one page with the size of the
+    whole list (``{"results", "count"}``)."""
     if page is None:
-        return ok({"data": shaped})
-    return ok({"results": shaped, "count": count})
+        return {"data": rows}
+    return {"results": rows, "count": count}
 
 
 def listing(
     queryset: QuerySet,
     params: PageParams,
-    shape: Callable[[Any], dict],
     *,
-    prepare: Callable[[list], Callable[[Any], dict]] | None = None,
-) -> HttpResponse:
-    """A list answer: whole (``{"data"}``) or one page with the size of the
-    whole list (``{"results", "count"}``). ``prepare`` receives the rows
-    and may load what their shapes need (in a fixed number of queries)
-    before shaping; it returns the shape function to use."""
+    prepare: Callable[[list], None] | None = None,
+) -> dict:
+    """The list answer of ``queryset`` (see :func:`rows_answer`), ordered
+    and paged by ``params``. ``prepare`` receives the rows and may load
+    what their schema reads (in a fixed number of queries)."""
     page = page_requested(params)
     queryset = ordered(queryset, ordering=params.ordering)
     if page is None:
@@ -92,5 +93,5 @@ def listing(
         count = queryset.count()
         rows = list(queryset[page.offset : page.stop])
     if prepare is not None:
-        shape = prepare(rows)
-    return rows_answer(rows, shape=shape, page=page, count=count)
+        prepare(rows)
+    return rows_answer(rows, page=page, count=count)

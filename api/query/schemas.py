@@ -1,9 +1,9 @@
-"""Request parameters and bodies, and the response schemas of the OpenAPI
-document.
-
-Responses are built in ``shapes.py`` and sent as they are; the classes
-below describe them (``additionalProperties: false``, every key required)
-so that the schema test catches any drift between the two.
+"""Request parameters and bodies, and the response schemas: the one
+definition of each answer. django-ninja serialises the models and the
+selectors' results through them (``Out`` classes read attributes; an
+``alias`` names the attribute a field is read from, e.g. a foreign key's
+``app_id`` answered as ``app``), and the OpenAPI document is made from
+them (``additionalProperties: false``, every key required).
 """
 
 from __future__ import annotations
@@ -41,7 +41,16 @@ Moment = Annotated[datetime, BeforeValidator(_moment)]
 
 
 class Out(Schema):
-    model_config = ConfigDict(extra="forbid")
+    # Documented as closed (``additionalProperties: false``), but not
+    # enforced with ``extra="forbid"``: django-ninja then validates the raw
+    # object a first time, without its resolvers.
+    model_config = ConfigDict(json_schema_extra={"additionalProperties": False})
+
+
+def ref(attribute: str, description: str | None = None) -> Any:
+    """A field read from ``attribute`` (e.g. ``"app_id"``), answered under
+    its own name."""
+    return Field(..., alias=attribute, description=description)
 
 
 def data_of(schema: type, name: str) -> type:
@@ -49,11 +58,16 @@ def data_of(schema: type, name: str) -> type:
 
 
 def list_of(schema: type, name: str) -> type:
-    return create_model(name, __base__=Out, data=(list[schema], ...))
+    return create_model(name, __base__=Out, data=(list[schema], ...))  # type: ignore[valid-type]
 
 
 def page_of(schema: type, name: str) -> type:
-    return create_model(name, __base__=Out, results=(list[schema], ...), count=(int, ...))
+    return create_model(
+        name,
+        __base__=Out,
+        results=(list[schema], ...),  # type: ignore[valid-type]
+        count=(int, ...),
+    )
 
 
 # ------------------------------------------------------------------ errors
@@ -95,11 +109,21 @@ class OrganizationOut(Out):
 
 
 class MemberOut(Out):
-    user: uuid.UUID
+    """A membership, with its user's name and email."""
+
+    user: uuid.UUID = ref("user_id")
     username: str
     email: str
     role: Role
     created_at: datetime
+
+    @staticmethod
+    def resolve_username(membership: Any) -> str:
+        return membership.user.username
+
+    @staticmethod
+    def resolve_email(membership: Any) -> str:
+        return membership.user.email
 
 
 class AppOut(Out):
@@ -107,7 +131,7 @@ class AppOut(Out):
     name: str
     api_key: str
     domain: str
-    organization: uuid.UUID
+    organization: uuid.UUID = ref("organization_id")
     interval: int
     recording: bool
     durations_days: dict[str, int] = Field(
@@ -126,7 +150,7 @@ class TokenOut(Out):
 
 
 class NewTokenOut(TokenOut):
-    token: str = Field(..., description="The token itself. Shown once, never again.")
+    token: str = ref("secret", "The token itself. Shown once, never again.")
 
 
 class ConferenceOut(Out):
@@ -139,7 +163,7 @@ class ConferenceOut(Out):
     end_time: datetime | None
     ongoing: bool
     duration: int
-    app: uuid.UUID
+    app: uuid.UUID = ref("app_id")
     created_at: datetime
 
 
@@ -150,8 +174,8 @@ class ConferenceListItemOut(ConferenceOut):
 
 
 class ConferenceDetailOut(ConferenceOut):
-    participants: list[uuid.UUID]
-    issues: list[uuid.UUID]
+    participants: list[uuid.UUID] = ref("participant_ids")
+    issues: list[uuid.UUID] = ref("issue_ids")
 
 
 class ParticipantOut(Out):
@@ -159,14 +183,14 @@ class ParticipantOut(Out):
     participant_id: str
     participant_name: str | None
     is_sfu: bool
-    app: uuid.UUID
+    app: uuid.UUID = ref("app_id")
     created_at: datetime
 
 
 class _SessionBase(Out):
     id: uuid.UUID
-    conference: uuid.UUID
-    participant: uuid.UUID
+    conference: uuid.UUID = ref("conference_id")
+    participant: uuid.UUID = ref("participant_id")
 
 
 class _SessionFields(Out):
@@ -181,7 +205,7 @@ class _SessionFields(Out):
     end_time: datetime | None
     call_start: datetime | None
     created_at: datetime
-    issues: list[uuid.UUID]
+    issues: list[uuid.UUID] = ref("issue_ids")
 
 
 class SessionListItemOut(_SessionBase, _SessionFields):
@@ -194,10 +218,10 @@ class SessionOut(_SessionBase, _SessionFields):
 
 class ConnectionOut(Out):
     id: uuid.UUID
-    session: uuid.UUID
-    conference: uuid.UUID
-    participant: uuid.UUID
-    peer: uuid.UUID
+    session: uuid.UUID = ref("session_id")
+    conference: uuid.UUID = ref("conference_id")
+    participant: uuid.UUID = ref("participant_id")
+    peer: uuid.UUID = ref("peer_id")
     type: Literal["host", "srflx", "prflx", "relay"] | None
     state: str
     connection_info: Any
@@ -209,11 +233,11 @@ class ConnectionOut(Out):
 
 class IssueOut(Out):
     id: uuid.UUID
-    session: uuid.UUID | None
-    conference: uuid.UUID | None
-    participant: uuid.UUID | None
-    connection: uuid.UUID | None
-    track: uuid.UUID | None
+    session: uuid.UUID | None = ref("session_id")
+    conference: uuid.UUID | None = ref("conference_id")
+    participant: uuid.UUID | None = ref("participant_id")
+    connection: uuid.UUID | None = ref("connection_id")
+    track: uuid.UUID | None = ref("track_id")
     type: Literal["warning", "error"]
     code: str
     data: Any
@@ -226,14 +250,17 @@ class IssueOut(Out):
 
 
 class EventOut(Out):
+    """A stored event, or a stats sample shown as an event of type and
+    category ``stats`` whose data is the report as the SDK sent it."""
+
     id: uuid.UUID
-    conference: uuid.UUID
-    participant: uuid.UUID
-    peer: uuid.UUID | None
-    session: uuid.UUID
-    connection: uuid.UUID | None
-    track: uuid.UUID | None
-    app: uuid.UUID
+    conference: uuid.UUID = ref("conference_id")
+    participant: uuid.UUID = ref("participant_id")
+    peer: uuid.UUID | None = ref("peer_id")
+    session: uuid.UUID = ref("session_id")
+    connection: uuid.UUID | None = ref("connection_id")
+    track: uuid.UUID | None = ref("track_id")
+    app: uuid.UUID = ref("app_id")
     type: str
     category: Literal["browser", "getUserMedia", "connection", "track", "stats"]
     data: Any
@@ -242,9 +269,9 @@ class EventOut(Out):
 
 class SearchMatchOut(Out):
     name: str | None
-    id: str = Field(..., description="The application's id of a conference or participant.")
+    id: str = ref("ident", "The application's id of a conference or participant.")
     url: str
-    type: Literal["conference", "participant", "app", "organization"]
+    type: Literal["conference", "participant", "app", "organization"] = ref("kind")
 
 
 class SearchOut(Out):
@@ -327,6 +354,92 @@ class SessionSummaryOut(Out):
     os: list[NamedCountOut]
     countries: list[CountryCountOut]
     cities: list[CityCountOut]
+
+
+# ----------------------------------------------------------------- quality
+
+
+class GraphSeriesOut(Out):
+    track: uuid.UUID | None
+    track_identifier: str | None
+    label: str | None
+    kind: Literal["audio", "video"]
+    direction: Literal["inbound", "outbound"]
+    connection: uuid.UUID | None
+    session: uuid.UUID | None
+    participant: uuid.UUID | None
+    participant_id: str | None
+    participant_name: str | None
+    peer: uuid.UUID | None
+    peer_id: str | None
+    peer_name: str | None
+    columns: list[str] = Field(..., description="'t', then the series' measures.")
+    data: list[list[int | float | None]] = Field(
+        ...,
+        description="One row per time bucket, in 'columns' order; 't' is the bucket's "
+        "first sample, in ms since the epoch.",
+    )
+
+
+class GraphsOut(Out):
+    conference: uuid.UUID
+    ongoing: bool
+    start: datetime
+    end: datetime
+    bucket_seconds: float
+    points: int
+    series: list[GraphSeriesOut]
+
+
+class AudioQualityOut(Out):
+    mos_p5: float | None
+    mos_median: float | None
+    mos_threshold: float
+    minutes_below_threshold: float
+    samples: int
+
+
+class VideoQualityOut(Out):
+    score_median: float | None
+    freeze_count: int
+    freeze_seconds: float
+
+
+class SetupTimeOut(Out):
+    median: float | None
+    max: float | None
+    connections: int
+
+
+class IssueCountsOut(Out):
+    total: int
+    open: int
+    by_code: dict[str, int]
+
+
+class _QualityBlocks(Out):
+    audio: AudioQualityOut
+    video: VideoQualityOut
+    setup_time_ms: SetupTimeOut
+    issues: IssueCountsOut
+
+
+class ParticipantQualityOut(_QualityBlocks):
+    participant: uuid.UUID
+
+
+class ConferenceQualityOut(_QualityBlocks):
+    conference: uuid.UUID
+    participants: list[ParticipantQualityOut]
+
+
+class ParticipantInConferenceQualityOut(_QualityBlocks):
+    conference: uuid.UUID
+    participant: uuid.UUID
+
+
+class ConnectionQualityOut(_QualityBlocks):
+    connection: uuid.UUID
 
 
 MeOut.model_rebuild()

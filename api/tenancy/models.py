@@ -15,7 +15,7 @@ def new_api_key() -> str:
 
 
 def default_stats_interval() -> int:
-    return settings.PEERMETRICS["DEFAULT_STATS_INTERVAL_MS"]
+    return settings.CONFIG.stats_interval_ms
 
 
 class User(AbstractUser):

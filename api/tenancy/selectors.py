@@ -9,8 +9,11 @@ that do not exist (``not_found``), so their existence does not leak.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
@@ -112,3 +115,69 @@ def members_of(*, organization: Organization) -> QuerySet[Membership]:
         .select_related("user")
         .order_by("created_at", "id")
     )
+
+
+# ------------------------------------------------------------- the SDK's app
+
+API_KEY_RE = re.compile(r"^[a-z0-9]{32}$")
+
+
+def app_of_api_key(*, api_key: Any, fields: tuple[str, ...] = ()) -> App:
+    """The active app of an active organization whose api key this is
+    (only ``fields`` loaded, when given). Raises ``invalid_api_key`` for a
+    malformed, unknown or deactivated key."""
+    if not isinstance(api_key, str) or not API_KEY_RE.match(api_key):
+        raise ApiError("invalid_api_key")
+    apps = App.objects.filter(api_key=api_key, is_active=True, organization__is_active=True)
+    app = (apps.only(*fields) if fields else apps).first()
+    if app is None:
+        raise ApiError("invalid_api_key")
+    return app
+
+
+def app_for_recording(*, api_key: Any, origin: str | None) -> App:
+    """The app an SDK page may start recording for (``/initialize``).
+
+    Raises ``invalid_api_key`` (see :func:`app_of_api_key`),
+    ``app_not_recording`` when the app's recording is off, and
+    ``domain_not_allowed`` when the app names its domains and the page's
+    ``Origin`` is not one of them. One query."""
+    app = app_of_api_key(api_key=api_key, fields=("id", "recording", "domain", "interval"))
+    if not app.recording:
+        raise ApiError("app_not_recording")
+    if app.domain and not origin_allowed(domain=app.domain, origin=origin):
+        raise ApiError("domain_not_allowed")
+    return app
+
+
+def _host(value: str) -> str | None:
+    """The lower-case host of an origin or of an allowed-domain entry;
+    scheme, port and path are ignored. None when there is no host."""
+    value = value.strip().lower()
+    if "://" not in value:
+        if value.count(":") > 1 and "[" not in value:
+            return value  # a bare IPv6 address
+        value = f"//{value}"
+    try:
+        return urlsplit(value).hostname or None
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return None
+
+
+def origin_allowed(*, domain: str, origin: str | None) -> bool:
+    """``domain`` is a host, several separated by commas or spaces, or
+    ``*.example.com`` (every subdomain, not the domain itself). Hosts such as
+    ``localhost`` and IP addresses are allowed entries."""
+    host = _host(origin) if origin else None
+    if host is None:
+        return False
+    for entry in re.split(r"[,\s]+", domain):
+        allowed = _host(entry) if entry else None
+        if allowed is None:
+            continue
+        if allowed.startswith("*."):
+            if host.endswith(allowed[1:]):
+                return True
+        elif host == allowed:
+            return True
+    return False

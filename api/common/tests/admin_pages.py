@@ -71,7 +71,7 @@ def admin_page_failures(client, model: type[Model], *, max_rows: int = 30) -> li
     for term in SEARCH_TERMS:
         get(base, q=term)
 
-    rows = list(model.objects.order_by("pk")[:max_rows])
+    rows = list(model._default_manager.order_by("pk")[:max_rows])
     if not rows:
         failures.append(f"{model.__name__}: no rows to test with")
     model_admin = admin.site._registry[model]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from django.test import RequestFactory
@@ -41,7 +42,7 @@ def test_health_refuses_other_methods_with_the_error_body(client):
 
 @pytest.mark.django_db
 def test_ready_checks_the_database_and_the_migrations(client, settings):
-    settings.REDIS_URL = None
+    settings.CONFIG = replace(settings.CONFIG, redis_host=None)
 
     answer = client.get("/ready")
 
@@ -52,7 +53,7 @@ def test_ready_checks_the_database_and_the_migrations(client, settings):
 def _wsgi_get(path: str, host: str) -> tuple[str, dict[str, str], bytes]:
     from api.wsgi import application
 
-    environ = RequestFactory()._base_environ(PATH_INFO=path, REQUEST_METHOD="GET", HTTP_HOST=host)
+    environ = RequestFactory().get(path, HTTP_HOST=host).environ
     seen: dict = {}
 
     def start_response(status, headers, exc_info=None):
@@ -76,8 +77,12 @@ def test_probes_answer_by_ip_address_whatever_allowed_hosts_says(settings):
 @pytest.fixture
 def metrics_access(settings):
     def configure(*, token: str = "", ips: tuple[str, ...] = (), hops: int = 0) -> None:
-        settings.METRICS = {**settings.METRICS, "TOKEN": token, "ALLOWED_IPS": list(ips)}
-        settings.TRUSTED_PROXY_HOPS = hops
+        settings.CONFIG = replace(
+            settings.CONFIG,
+            metrics_token=token,
+            metrics_allowed_ips=list(ips),
+            trusted_proxy_hops=hops,
+        )
 
     return configure
 
@@ -139,7 +144,7 @@ def test_every_answer_carries_a_fresh_request_id(client):
 
 
 def test_a_proxys_request_id_is_kept_only_behind_trusted_proxies(settings, client):
-    settings.TRUSTED_PROXY_HOPS = 1
+    settings.CONFIG = replace(settings.CONFIG, trusted_proxy_hops=1)
 
     answer = client.get("/health", HTTP_X_REQUEST_ID="0123456789abcdef0123456789abcdef")
 
@@ -147,7 +152,7 @@ def test_a_proxys_request_id_is_kept_only_behind_trusted_proxies(settings, clien
 
 
 def test_a_clients_request_id_is_not_trusted(settings, client):
-    settings.TRUSTED_PROXY_HOPS = 0
+    settings.CONFIG = replace(settings.CONFIG, trusted_proxy_hops=0)
 
     answer = client.get("/health", HTTP_X_REQUEST_ID="0123456789abcdef0123456789abcdef")
 

@@ -90,9 +90,13 @@ def test_the_scheduler_runs_at_start_and_stops_on_sigterm(tmp_path):
     watchdog = threading.Timer(120, process.kill)  # a hung scheduler fails the test
     watchdog.start()
     seen = []
+    ran: set[str] = set()
     for line in process.stdout:
         seen.append(line)
-        if "scheduled command maintain_partitions" in line:
+        for command in ("cleanup_stale_conferences", "maintain_partitions"):
+            if f"scheduled command {command} " in line:
+                ran.add(command)
+        if len(ran) == 2:
             break
     process.send_signal(signal.SIGTERM)
     rest, _ = process.communicate(timeout=60)

@@ -31,9 +31,9 @@ def _rows_in(table: str) -> int:
 
 @pytest.mark.postgres
 def test_samples_and_metrics_are_partitioned_by_day_on_postgresql():
-    from api.events.partitioning import METRICS
+    from api.quality.models import METRIC_PARTITIONS
 
-    assert is_partitioned(SAMPLES) and is_partitioned(METRICS)
+    assert is_partitioned(SAMPLES) and is_partitioned(METRIC_PARTITIONS)
 
 
 @pytest.mark.postgres

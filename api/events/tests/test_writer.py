@@ -11,10 +11,9 @@ import pytest
 
 from api.calls.models import Connection
 from api.events.models import StatsSample
-from api.events.sql import COPY_FROM_ROWS
-from api.events.writer import SampleRow, rows_insert, sample_prepare, samples_insert
+from api.events.writer import COPY_FROM_ROWS, SampleRow, rows_insert, sample_prepare, samples_insert
+from api.quality.analysis import METRIC_COLUMNS
 from api.quality.models import TrackMetric
-from api.quality.services import METRIC_COLUMNS
 
 pytestmark = pytest.mark.django_db
 

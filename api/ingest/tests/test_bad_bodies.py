@@ -4,6 +4,8 @@ six times, multiplying the load of a broken client)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
@@ -86,7 +88,7 @@ def test_a_body_that_is_not_a_json_object_is_invalid_json(sdk, app, method, path
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 def test_a_body_over_the_size_limit_is_refused_with_413(sdk, app, settings, method, path):
     # Given a padded body one byte over the limit
-    body = b'{"pad": "' + b"x" * settings.MAX_BODY_BYTES + b'"}'
+    body = b'{"pad": "' + b"x" * settings.CONFIG.max_body_bytes + b'"}'
 
     # When it is sent
     response = sdk.send(method, path, None, raw=body)
@@ -103,8 +105,8 @@ def test_a_body_over_the_size_limit_is_refused_with_413(sdk, app, settings, meth
 def test_a_body_exactly_at_the_size_limit_is_read(sdk, app, settings):
     prefix = b'{"pad": "'
     suffix = b'"}'
-    body = prefix + b"x" * (settings.MAX_BODY_BYTES - len(prefix) - len(suffix)) + suffix
-    assert len(body) == settings.MAX_BODY_BYTES
+    body = prefix + b"x" * (settings.CONFIG.max_body_bytes - len(prefix) - len(suffix)) + suffix
+    assert len(body) == settings.CONFIG.max_body_bytes
 
     response = sdk.send("POST", "/v1/initialize", None, raw=body)
 
@@ -183,7 +185,7 @@ SPLICED = {
 }
 JUNK_VALUES.extend(SPLICED)
 # Inside the reports the server reads, fewer values are enough.
-NESTED_JUNK = [None, True, 1.5, "", "x" * 1000, [], {}, "<nested 1020>"]
+NESTED_JUNK: list[Any] = [None, True, 1.5, "", "x" * 1000, [], {}, "<nested 1020>"]
 
 
 def _raw(body: dict) -> bytes:

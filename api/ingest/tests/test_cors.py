@@ -76,7 +76,7 @@ def test_an_oversized_body_is_refused_with_the_origin_echoed(sdk, app, settings)
         "POST",
         "/v1/stats",
         None,
-        raw=b'{"x": "' + b"y" * settings.MAX_BODY_BYTES + b'"}',
+        raw=b'{"x": "' + b"y" * settings.CONFIG.max_body_bytes + b'"}',
         origin=ORIGIN,
     )
 

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import uuid
+from dataclasses import replace
 
 import pytest
 from prometheus_client import REGISTRY
@@ -88,7 +89,7 @@ def test_scraping_reads_the_live_calls_and_the_issues_open_by_code(call, app):
 
 
 def test_without_the_queued_sink_there_is_no_queue_to_report(settings):
-    settings.INGEST = {**settings.INGEST, "SINK": "direct"}
+    settings.CONFIG = replace(settings.CONFIG, ingest_sink="direct")
 
     assert list(gauges.queue_state()) == []
 
@@ -128,26 +129,27 @@ def test_a_refused_stats_request_logs_a_json_line_with_its_request_id_app_and_ro
 
 @pytest.mark.redis
 def test_scraping_reads_the_queue_length_its_oldest_sample_and_this_nodes_spool(settings, tmp_path):
-    from api.ingest.sinks import redis_client
+    from api.ingest.sinks.queued import redis_client
+    from api.ingest.worker import CONSUMER_GROUP
 
     stream = f"pm:test:{uuid.uuid4().hex}"
     spool = tmp_path / "spool"
     spool.mkdir()
     (spool / "a.spool").write_bytes(b"x" * 1000)
     (spool / "notes.txt").write_bytes(b"not a spool file")
-    settings.INGEST = {
-        **settings.INGEST,
-        "SINK": "queued",
-        "STREAM": stream,
-        "SPOOL": True,
-        "SPOOL_DIR": spool,
-    }
+    settings.CONFIG = replace(
+        settings.CONFIG,
+        ingest_sink="queued",
+        ingest_stream=stream,
+        ingest_spool=True,
+        ingest_spool_dir=spool,
+    )
     redis = redis_client()
     now_ms = int(redis.time()[0]) * 1000
     redis.xadd(stream, {"m": b"old"}, id=f"{now_ms - 30_000}-0")
     redis.xadd(stream, {"m": b"new"})
-    redis.xgroup_create(stream, settings.INGEST["GROUP"], id="0")
-    redis.xreadgroup(settings.INGEST["GROUP"], "w", {stream: ">"}, count=1)
+    redis.xgroup_create(stream, CONSUMER_GROUP, id="0")
+    redis.xreadgroup(CONSUMER_GROUP, "w", {stream: ">"}, count=1)
     try:
         families = {family.name: family.samples[0].value for family in gauges.queue_state()}
     finally:

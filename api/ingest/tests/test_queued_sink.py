@@ -7,12 +7,14 @@ default) and without it (``INGEST_SPOOL=off``)."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import pytest
 
 from api.calls.models import Connection
 from api.events.models import StatsSample
-from api.ingest.sinks import current_sink, redis_client
+from api.ingest.sinks import current_sink
+from api.ingest.sinks.queued import QueuedSink, redis_client
 from api.ingest.tests.fake_sdk import next_report, stats_report
 from api.ingest.worker import IngestWorker
 from api.quality.models import TrackMetric
@@ -23,13 +25,13 @@ pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 @pytest.fixture(params=["spool", "no-spool"])
 def queued(request, settings, tmp_path):
     stream = f"pm:test:{uuid.uuid4().hex}"
-    settings.INGEST = {
-        **settings.INGEST,
-        "SINK": "queued",
-        "STREAM": stream,
-        "SPOOL": request.param == "spool",
-        "SPOOL_DIR": tmp_path / "spool",
-    }
+    settings.CONFIG = replace(
+        settings.CONFIG,
+        ingest_sink="queued",
+        ingest_stream=stream,
+        ingest_spool=request.param == "spool",
+        ingest_spool_dir=tmp_path / "spool",
+    )
     yield stream
     current_sink().close()
     redis_client().delete(stream)
@@ -37,7 +39,8 @@ def queued(request, settings, tmp_path):
 
 def in_redis(stream: str) -> int:
     """Samples in the stream once this process's spool has forwarded all."""
-    assert current_sink().flush(timeout=10)
+    sink = current_sink()
+    assert isinstance(sink, QueuedSink) and sink.flush(timeout=10)
     return redis_client().xlen(stream)
 
 
@@ -49,7 +52,8 @@ def call(page, queued):
 
 
 def drain(consumer: str = "test") -> IngestWorker:
-    assert current_sink().flush(timeout=10)
+    sink = current_sink()
+    assert isinstance(sink, QueuedSink) and sink.flush(timeout=10)
     worker = IngestWorker(consumer=consumer, block_ms=10, claim_idle_ms=60_000)
     worker.ensure_group()
     while worker.run_once():
@@ -155,7 +159,7 @@ def test_a_worker_killed_after_its_commit_stores_nothing_twice(call, queued):
         report = next_report(report)
     # Given a worker that read the batch and committed it, but died before
     # acknowledging (its messages stay pending under its name)
-    from api.ingest.sinks import message_decode
+    from api.ingest.sinks.codec import message_decode
     from api.ingest.worker import batch_store
 
     client = redis_client()
@@ -194,7 +198,7 @@ def test_a_sample_of_a_deleted_connection_is_dropped_without_blocking_the_others
 
 
 def test_a_batch_large_enough_to_be_copied_is_stored_whole(call, queued):
-    from api.events.sql import COPY_FROM_ROWS
+    from api.events.writer import COPY_FROM_ROWS
 
     alice, link = call
     report = stats_report()
@@ -216,8 +220,6 @@ def test_a_batch_large_enough_to_be_copied_is_stored_whole(call, queued):
 
 @pytest.mark.parametrize("keep", [True, False])
 def test_one_script_call_accepts_several_samples_and_reports_the_ended(queued, keep):
-    from api.ingest.sinks import QueuedSink
-
     client = redis_client()
     live, ended = uuid.uuid4().hex.encode(), uuid.uuid4().hex.encode()
     client.set(b"pm:ended:" + ended, b"1", ex=60)
@@ -242,7 +244,7 @@ def test_a_connection_ended_in_another_process_is_refused_here_too(call, queued,
     redis_client().set(b"pm:ended:" + link.connection_id.replace("-", "").encode(), b"1", ex=60)
 
     first = alice.stats(link, next_report(report))
-    if settings.INGEST["SPOOL"]:
+    if settings.CONFIG.ingest_spool:
         # Answered before Redis was asked, so kept; Redis's answer reaches
         # this process's cache when the spool forwards it.
         assert first.status == 200

@@ -4,6 +4,7 @@ servers)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -30,7 +31,7 @@ def call(page):
 
 @pytest.mark.django_db
 def test_get_url_links_to_the_conference_page(sdk, call, settings):
-    settings.PEERMETRICS = {**settings.PEERMETRICS, "WEB_DOMAIN": "monitor.example.com"}
+    settings.CONFIG = replace(settings.CONFIG, web_domain="monitor.example.com")
     conference = Conference.objects.get()
 
     response = sdk.post(
@@ -45,7 +46,7 @@ def test_get_url_links_to_the_conference_page(sdk, call, settings):
 
 @pytest.mark.django_db
 def test_get_url_links_to_the_participant_page(sdk, call, settings):
-    settings.PEERMETRICS = {**settings.PEERMETRICS, "WEB_DOMAIN": "monitor.example.com"}
+    settings.CONFIG = replace(settings.CONFIG, web_domain="monitor.example.com")
     alice = Participant.objects.get(participant_id="alice")
 
     response = sdk.post("/v1/services/get-url", {"apiKey": CAPTURED_API_KEY, "userId": "alice"})
@@ -57,7 +58,7 @@ def test_get_url_links_to_the_participant_page(sdk, call, settings):
 def test_get_url_prefers_the_conference_and_uses_this_server_without_a_web_domain(
     sdk, call, settings
 ):
-    settings.PEERMETRICS = {**settings.PEERMETRICS, "WEB_DOMAIN": ""}
+    settings.CONFIG = replace(settings.CONFIG, web_domain="")
     conference = Conference.objects.get()
 
     response = sdk.post(

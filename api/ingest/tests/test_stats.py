@@ -318,13 +318,13 @@ def test_a_sample_whose_analysis_fails_is_still_stored(call, monkeypatch, caplog
 def test_a_database_outage_is_a_503_the_sdk_retries_not_a_500(call, monkeypatch, caplog):
     from django.db import OperationalError
 
-    from api.ingest import sinks
+    from api.ingest.sinks import direct
 
     def away(connection_id):
         raise OperationalError("connection refused")
 
     alice, _, link = call
-    monkeypatch.setattr(sinks, "connection_state_read", away)
+    monkeypatch.setattr(direct, "connection_state_read", away)
 
     response = alice.stats(link)
 

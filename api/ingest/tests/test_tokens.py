@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 
 import jwt
 import pytest
@@ -19,11 +20,11 @@ EXPIRED_TOKEN = {"error_code": "expired_token", "message": "Expired token."}
 
 
 def _session_token(**payload) -> str:
-    return jwt.encode(payload, settings.PEERMETRICS["SESSION_TOKEN_SECRET"], algorithm="HS256")
+    return jwt.encode(payload, settings.CONFIG.session_token_secret, algorithm="HS256")
 
 
 def _init_token(**payload) -> str:
-    return jwt.encode(payload, settings.PEERMETRICS["INIT_TOKEN_SECRET"], algorithm="HS256")
+    return jwt.encode(payload, settings.CONFIG.init_token_secret, algorithm="HS256")
 
 
 def _unsigned(payload: dict) -> str:
@@ -79,7 +80,7 @@ def _session_routes(link) -> list[tuple[str, str, dict]]:
 def _bad_session_tokens(alice) -> list[tuple[str, object, dict]]:
     session_id = str(alice.session.pk)
     now = time.time()
-    lifespan = settings.PEERMETRICS["SESSION_TOKEN_LIFESPAN"]
+    lifespan = settings.CONFIG.session_token_lifespan
     return [
         ("absent", ..., MISSING_TOKEN),
         ("null", None, MISSING_TOKEN),
@@ -102,7 +103,7 @@ def _bad_session_tokens(alice) -> list[tuple[str, object, dict]]:
             "HS512 with the right secret",
             jwt.encode(
                 {"s": session_id, "t": now},
-                settings.PEERMETRICS["SESSION_TOKEN_SECRET"],
+                settings.CONFIG.session_token_secret,
                 algorithm="HS512",
             ),
             INVALID_TOKEN,
@@ -176,7 +177,7 @@ def test_every_bad_init_token_is_a_401_when_starting_a_session(page):
     alice.initialize()
     claims = jwt.decode(alice.init_token, options={"verify_signature": False})
     now = time.time()
-    lifespan = settings.PEERMETRICS["INIT_TOKEN_LIFESPAN"]
+    lifespan = settings.CONFIG.init_token_lifespan
     session_token = page("bob").join().token
     p, c = claims["p"], claims["c"]
     cases = [
@@ -196,7 +197,7 @@ def test_every_bad_init_token_is_a_401_when_starting_a_session(page):
             "HS384 with the right secret",
             jwt.encode(
                 {"p": p, "c": c, "t": now},
-                settings.PEERMETRICS["INIT_TOKEN_SECRET"],
+                settings.CONFIG.init_token_secret,
                 algorithm="HS384",
             ),
             INVALID_TOKEN,
@@ -244,12 +245,8 @@ def test_the_tokens_carry_the_documented_claims(page):
     alice.start_session()
 
     init_header = jwt.get_unverified_header(alice.init_token)
-    init = jwt.decode(
-        alice.init_token, settings.PEERMETRICS["INIT_TOKEN_SECRET"], algorithms=["HS256"]
-    )
-    session = jwt.decode(
-        alice.token, settings.PEERMETRICS["SESSION_TOKEN_SECRET"], algorithms=["HS256"]
-    )
+    init = jwt.decode(alice.init_token, settings.CONFIG.init_token_secret, algorithms=["HS256"])
+    session = jwt.decode(alice.token, settings.CONFIG.session_token_secret, algorithms=["HS256"])
 
     assert init_header["alg"] == "HS256"
     assert set(init) == {"p", "c", "t"}
@@ -263,7 +260,7 @@ def test_the_tokens_carry_the_documented_claims(page):
 @pytest.mark.django_db
 def test_a_token_lives_as_long_as_its_configured_lifespan(call, settings):
     alice, _ = call
-    settings.PEERMETRICS = {**settings.PEERMETRICS, "SESSION_TOKEN_LIFESPAN": 60}
+    settings.CONFIG = replace(settings.CONFIG, session_token_lifespan=60)
     session_id = str(alice.session.pk)
     body = captured_body("/v1/events/browser", "custom")
 

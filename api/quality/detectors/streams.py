@@ -299,14 +299,14 @@ def pair_detect(*, state: ConnectionState, pair: PairSample) -> list[Transition]
         one_way = pair.bytes_received_delta
     relay = pair.candidate_type == "relay"
     tcp = pair.protocol == "tcp" or pair.relay_protocol in {"tcp", "tls"}
-    evidence = {
+    evidence: dict[str, Any] = {
         "candidate_type": pair.candidate_type,
         "protocol": pair.protocol,
         "relay_protocol": pair.relay_protocol,
     }
     if pair.relay_url:
         evidence["relay_url"] = pair.relay_url[:200]
-    checks = [
+    checks: list[tuple[str, float | None, bool, dict[str, Any]]] = [
         ("high_rtt", pair.rtt_ms, True, {"unit": "ms"}),
         ("one_way_media", one_way, False, {"unit": "bytes"}),
         ("turn_used", _flag(relay) if pair.candidate_type else None, True, evidence),

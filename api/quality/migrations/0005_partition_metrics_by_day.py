@@ -2,9 +2,10 @@ from django.db import migrations
 
 
 def partition(apps, schema_editor):
-    from api.events.partitioning import METRICS, convert_to_partitioned
+    from api.events.partitioning import convert_to_partitioned
+    from api.quality.models import METRIC_PARTITIONS
 
-    convert_to_partitioned(schema_editor, METRICS)
+    convert_to_partitioned(schema_editor, METRIC_PARTITIONS)
 
 
 class Migration(migrations.Migration):

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from api.quality import services
+from api.quality import analysis
 from api.quality.models import Issue
 from api.quality.state import STATE
 
@@ -22,10 +22,10 @@ START = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 def _fresh_quality_state():
     """Live state is per process; every test starts without it."""
     STATE.clear()
-    services._intervals.clear()
+    analysis._intervals.clear()
     yield
     STATE.clear()
-    services._intervals.clear()
+    analysis._intervals.clear()
 
 
 class Clock:
@@ -294,7 +294,7 @@ class Peer:
         return response.json["connection_id"]
 
     def stats(self, connection_id: str, data: dict, *, delta: int | None = None):
-        body = {"token": self.token, "connectionId": connection_id, "data": data}
+        body: dict[str, Any] = {"token": self.token, "connectionId": connection_id, "data": data}
         if delta is not None:
             body["delta"] = delta
         response = self.call.sdk.post("/v1/stats", body)

@@ -22,6 +22,7 @@ def issues(sdk, app, monkeypatch, captured_call) -> list[Issue]:
     """A real call, with one resolved and one open issue on a connection."""
     record_call(sdk, monkeypatch, captured_call)
     connection = Connection.objects.order_by("created_at").first()
+    assert connection is not None
     common = {
         "app": app,
         "conference": connection.conference,

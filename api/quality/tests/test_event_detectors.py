@@ -5,6 +5,7 @@ when their subject ends."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from api.calls.models import Connection
 from api.quality.models import Issue
 from api.quality.tests.conftest import StatsScript, issues, run
 
-NO_PAIR_YET = {
+NO_PAIR_YET: dict[str, Any] = {
     "audio": {"inbound": [], "outbound": []},
     "video": {"inbound": [], "outbound": []},
     "connection": {"inbound": [], "outbound": []},

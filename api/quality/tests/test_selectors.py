@@ -3,6 +3,7 @@ ended — also when POST_CONFERENCE_CLEANUP deleted the raw samples."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import orjson
@@ -193,7 +194,7 @@ def test_post_conference_cleanup_deletes_raw_samples_and_keeps_metrics_and_issue
     live, clock, settings
 ):
     # Given cleanup on, and a call with an issue
-    settings.PEERMETRICS = {**settings.PEERMETRICS, "POST_CONFERENCE_CLEANUP": True}
+    settings.CONFIG = replace(settings.CONFIG, post_conference_cleanup=True)
     (u0, _), (u1, _) = _two_party_call(live, clock, samples=5, loss_for_u1=50)
     conference = _conference()
     metrics_before = TrackMetric.objects.count()

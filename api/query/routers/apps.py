@@ -5,12 +5,12 @@ them and reset their key."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from django.http import HttpRequest, HttpResponse
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
-from api.query import shapes
-from api.query.responses import ERRORS, listing, ok
+from api.query.auth import AuthedRequest
+from api.query.responses import ERRORS, listing
 from api.query.schemas import (
     AppCreateIn,
     AppListParams,
@@ -37,15 +37,22 @@ MEMBER = Membership.Role.MEMBER
 AppData = data_of(AppOut, "AppData")
 
 
-def _shaped(app: App) -> dict:
-    return shapes.app_shape(app, durations_days=usage_days_of(app_ids=[app.pk])[app.pk])
+def _with_usage(apps: list[App]) -> None:
+    usage = usage_days_of(app_ids=[app.pk for app in apps])
+    for app in apps:
+        app.durations_days = usage[app.pk]  # type: ignore[attr-defined]
+
+
+def _data(app: App) -> dict:
+    _with_usage([app])
+    return {"data": app}
 
 
 @router.get(
     "/apps",
     response={200: list_of(AppOut, "AppList") | page_of(AppOut, "AppPage"), **ERRORS},
 )
-def app_list(request: HttpRequest, params: Query[AppListParams]) -> HttpResponse:
+def app_list(request: AuthedRequest, params: Query[AppListParams]) -> Any:
     """The active apps of the caller's organizations (deleted ones are not
     listed), each with its usage of the last 31 days."""
     queryset = apps_visible_to(user=request.auth)
@@ -53,15 +60,11 @@ def app_list(request: HttpRequest, params: Query[AppListParams]) -> HttpResponse
         organization_get_for(user=request.auth, organization_id=params.organization_id, role=MEMBER)
         queryset = queryset.filter(organization_id=params.organization_id)
 
-    def prepare(rows: list[App]):
-        usage = usage_days_of(app_ids=[app.pk for app in rows])
-        return lambda app: shapes.app_shape(app, durations_days=usage[app.pk])
-
-    return listing(queryset, params, shapes.app_shape, prepare=prepare)
+    return listing(queryset, params, prepare=_with_usage)
 
 
 @router.post("/apps", response={201: AppData, **ERRORS})
-def app_create(request: HttpRequest, payload: AppCreateIn) -> HttpResponse:
+def app_create(request: AuthedRequest, payload: AppCreateIn) -> Any:
     """A new app in an organization where the caller is admin or owner."""
     membership = organization_get_for(
         user=request.auth, organization_id=payload.organization, role=ADMIN
@@ -73,17 +76,17 @@ def app_create(request: HttpRequest, payload: AppCreateIn) -> HttpResponse:
         interval=payload.interval,
         recording=payload.recording,
     )
-    return ok({"data": _shaped(app)}, status=201)
+    return Status(201, _data(app))
 
 
 @router.get("/apps/{uuid:app_id}", response={200: AppData, **ERRORS})
-def app_detail(request: HttpRequest, app_id: uuid.UUID) -> HttpResponse:
+def app_detail(request: AuthedRequest, app_id: uuid.UUID) -> Any:
     app = app_get_for(user=request.auth, app_id=app_id, role=MEMBER)
-    return ok({"data": _shaped(app)})
+    return _data(app)
 
 
 @router.put("/apps/{uuid:app_id}", response={200: AppData, **ERRORS})
-def app_update(request: HttpRequest, app_id: uuid.UUID, payload: AppUpdateIn) -> HttpResponse:
+def app_update(request: AuthedRequest, app_id: uuid.UUID, payload: AppUpdateIn) -> Any:
     """Change the fields given; the others stay."""
     app = app_get_for(user=request.auth, app_id=app_id, role=ADMIN)
     given = payload.model_fields_set
@@ -95,21 +98,21 @@ def app_update(request: HttpRequest, app_id: uuid.UUID, payload: AppUpdateIn) ->
         interval=payload.interval,
         recording=payload.recording,
     )
-    return ok({"data": _shaped(app)})
+    return _data(app)
 
 
 @router.delete("/apps/{uuid:app_id}", response={200: str, **ERRORS})
-def app_delete(request: HttpRequest, app_id: uuid.UUID) -> HttpResponse:
+def app_delete(request: AuthedRequest, app_id: uuid.UUID) -> Any:
     """Delete: the app and its data disappear and its SDKs are refused."""
     app = app_get_for(user=request.auth, app_id=app_id, role=ADMIN)
     services.app_delete(app=app)
-    return ok("")
+    return ""
 
 
 @router.post("/apps/{uuid:app_id}/reset-key", response={200: AppData, **ERRORS})
-def app_key_reset(request: HttpRequest, app_id: uuid.UUID) -> HttpResponse:
+def app_key_reset(request: AuthedRequest, app_id: uuid.UUID) -> Any:
     """A new api key; pages still using the old one are refused at their
     next ``/initialize``."""
     app = app_get_for(user=request.auth, app_id=app_id, role=ADMIN)
     app = services.app_key_reset(app=app)
-    return ok({"data": _shaped(app)})
+    return _data(app)

@@ -4,13 +4,14 @@ behind the dashboard's call pages."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
+from api.calls.models import Session
 from api.common.errors import ApiError
-from api.query import shapes
-from api.query.responses import ERRORS, created_at_of, listing, ok
+from api.query.auth import AuthedRequest
+from api.query.responses import ERRORS, created_at_of, listing
 from api.query.schemas import (
     ConferenceDetailOut,
     ConferenceListItemOut,
@@ -56,7 +57,7 @@ def _conference_ids(raw: str | None) -> list[uuid.UUID] | None:
 
 def _require(user: User, **ids: uuid.UUID | None) -> None:
     """Each id a filter names must be visible to the caller (else 404)."""
-    checks = {
+    checks: dict[str, Callable[..., None]] = {
         "app_id": scope.app_require,
         "conference_id": scope.conference_require,
         "participant_id": scope.participant_require,
@@ -75,7 +76,7 @@ def _require(user: User, **ids: uuid.UUID | None) -> None:
     tags=["conferences"],
     response=_list_response(ConferenceListItemOut, "Conference"),
 )
-def conference_list(request: HttpRequest, params: Query[ConferenceListParams]) -> HttpResponse:
+def conference_list(request: AuthedRequest, params: Query[ConferenceListParams]) -> dict:
     """Conferences of the caller's apps, oldest first, with ``has_errors``,
     ``has_warnings`` and ``participants_count``. Without a ``created_at_*``
     bound, ``participantId`` or ``conference_ids``: the last 30 days."""
@@ -92,7 +93,7 @@ def conference_list(request: HttpRequest, params: Query[ConferenceListParams]) -
         ongoing=params.ongoing,
         created_at=created_at_of(params),
     )
-    return listing(queryset, params, shapes.conference_list_shape)
+    return listing(queryset, params)
 
 
 @router.get(
@@ -100,19 +101,13 @@ def conference_list(request: HttpRequest, params: Query[ConferenceListParams]) -
     tags=["conferences"],
     response={200: data_of(ConferenceDetailOut, "ConferenceData"), **ERRORS},
 )
-def conference_detail(request: HttpRequest, conference_id: uuid.UUID) -> HttpResponse:
+def conference_detail(request: AuthedRequest, conference_id: uuid.UUID) -> dict:
     """One conference with the ids of its participants (users and peers)
     and of its issues."""
     conference = calls.conference_get(user=request.auth, conference_id=conference_id)
-    return ok(
-        {
-            "data": shapes.conference_detail_shape(
-                conference,
-                participants=calls.conference_participant_ids(conference=conference),
-                issues=calls.conference_issue_ids(conference=conference),
-            )
-        }
-    )
+    conference.participant_ids = calls.conference_participant_ids(conference=conference)  # type: ignore[attr-defined]
+    conference.issue_ids = calls.conference_issue_ids(conference=conference)  # type: ignore[attr-defined]
+    return {"data": conference}
 
 
 # -------------------------------------------------------------- participants
@@ -121,7 +116,7 @@ def conference_detail(request: HttpRequest, conference_id: uuid.UUID) -> HttpRes
 @router.get(
     "/participants", tags=["participants"], response=_list_response(ParticipantOut, "Participant")
 )
-def participant_list(request: HttpRequest, params: Query[ParticipantListParams]) -> HttpResponse:
+def participant_list(request: AuthedRequest, params: Query[ParticipantListParams]) -> dict:
     """Participants of the caller's apps. Without a ``created_at_*`` bound
     or ``conferenceId``: those created in the last 30 days."""
     user = request.auth
@@ -132,7 +127,7 @@ def participant_list(request: HttpRequest, params: Query[ParticipantListParams])
         conference_id=params.conference_id,
         created_at=created_at_of(params),
     )
-    return listing(queryset, params, shapes.participant_shape)
+    return listing(queryset, params)
 
 
 @router.get(
@@ -140,16 +135,15 @@ def participant_list(request: HttpRequest, params: Query[ParticipantListParams])
     tags=["participants"],
     response={200: data_of(ParticipantOut, "ParticipantData"), **ERRORS},
 )
-def participant_detail(request: HttpRequest, participant_id: uuid.UUID) -> HttpResponse:
-    participant = calls.participant_get(user=request.auth, participant_id=participant_id)
-    return ok({"data": shapes.participant_shape(participant)})
+def participant_detail(request: AuthedRequest, participant_id: uuid.UUID) -> dict:
+    return {"data": calls.participant_get(user=request.auth, participant_id=participant_id)}
 
 
 # ------------------------------------------------------------------ sessions
 
 
 @router.get("/sessions", tags=["sessions"], response=_list_response(SessionListItemOut, "Session"))
-def session_list(request: HttpRequest, params: Query[SessionListParams]) -> HttpResponse:
+def session_list(request: AuthedRequest, params: Query[SessionListParams]) -> dict:
     """Sessions, without ``constraints``, with the ids of their issues.
     Without a ``created_at_*`` bound, ``conferenceId`` or ``participantId``:
     the last 30 days."""
@@ -168,13 +162,13 @@ def session_list(request: HttpRequest, params: Query[SessionListParams]) -> Http
         created_at=created_at_of(params),
     )
 
-    def prepare(rows):
-        issue_ids = calls.issue_ids_of_sessions(session_ids=[row.pk for row in rows])
-        return lambda session: shapes.session_shape(
-            session, issues=issue_ids.get(session.pk, []), with_constraints=False
-        )
+    return listing(queryset, params, prepare=_with_issue_ids)
 
-    return listing(queryset, params, shapes.session_shape, prepare=prepare)
+
+def _with_issue_ids(sessions: list[Session]) -> None:
+    issue_ids = calls.issue_ids_of_sessions(session_ids=[session.pk for session in sessions])
+    for session in sessions:
+        session.issue_ids = issue_ids.get(session.pk, [])  # type: ignore[attr-defined]
 
 
 @router.get(
@@ -182,17 +176,11 @@ def session_list(request: HttpRequest, params: Query[SessionListParams]) -> Http
     tags=["sessions"],
     response={200: data_of(SessionOut, "SessionData"), **ERRORS},
 )
-def session_detail(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
+def session_detail(request: AuthedRequest, session_id: uuid.UUID) -> dict:
     """One session, with ``constraints`` and the ids of its issues."""
     session = calls.session_get(user=request.auth, session_id=session_id)
-    issue_ids = calls.issue_ids_of_sessions(session_ids=[session.pk])
-    return ok(
-        {
-            "data": shapes.session_shape(
-                session, issues=issue_ids.get(session.pk, []), with_constraints=True
-            )
-        }
-    )
+    _with_issue_ids([session])
+    return {"data": session}
 
 
 # --------------------------------------------------------------- connections
@@ -201,7 +189,7 @@ def session_detail(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
 @router.get(
     "/connections", tags=["connections"], response=_list_response(ConnectionOut, "Connection")
 )
-def connection_list(request: HttpRequest, params: Query[ConnectionListParams]) -> HttpResponse:
+def connection_list(request: AuthedRequest, params: Query[ConnectionListParams]) -> dict:
     """Connections. Without a ``created_at_*`` bound, ``conferenceId``,
     ``participantId`` or ``sessionId``: the last 30 days."""
     user = request.auth
@@ -220,7 +208,7 @@ def connection_list(request: HttpRequest, params: Query[ConnectionListParams]) -
         session_id=params.session_id,
         created_at=created_at_of(params),
     )
-    return listing(queryset, params, shapes.connection_shape)
+    return listing(queryset, params)
 
 
 @router.get(
@@ -228,16 +216,15 @@ def connection_list(request: HttpRequest, params: Query[ConnectionListParams]) -
     tags=["connections"],
     response={200: data_of(ConnectionOut, "ConnectionData"), **ERRORS},
 )
-def connection_detail(request: HttpRequest, connection_id: uuid.UUID) -> HttpResponse:
-    connection = calls.connection_get(user=request.auth, connection_id=connection_id)
-    return ok({"data": shapes.connection_shape(connection)})
+def connection_detail(request: AuthedRequest, connection_id: uuid.UUID) -> dict:
+    return {"data": calls.connection_get(user=request.auth, connection_id=connection_id)}
 
 
 # -------------------------------------------------------------------- issues
 
 
 @router.get("/issues", tags=["issues"], response=_list_response(IssueOut, "Issue"))
-def issue_list(request: HttpRequest, params: Query[IssueListParams]) -> HttpResponse:
+def issue_list(request: AuthedRequest, params: Query[IssueListParams]) -> dict:
     """Issues, with their title and explanation. Without a ``created_at_*``
     bound or a conference, participant, session or connection: the last
     30 days."""
@@ -261,7 +248,7 @@ def issue_list(request: HttpRequest, params: Query[IssueListParams]) -> HttpResp
         type=params.type,
         created_at=created_at_of(params),
     )
-    return listing(queryset, params, shapes.issue_shape)
+    return listing(queryset, params)
 
 
 @router.get(
@@ -269,6 +256,5 @@ def issue_list(request: HttpRequest, params: Query[IssueListParams]) -> HttpResp
     tags=["issues"],
     response={200: data_of(IssueOut, "IssueData"), **ERRORS},
 )
-def issue_detail(request: HttpRequest, issue_id: uuid.UUID) -> HttpResponse:
-    issue = issues.issue_get(user=request.auth, issue_id=issue_id)
-    return ok({"data": shapes.issue_shape(issue)})
+def issue_detail(request: AuthedRequest, issue_id: uuid.UUID) -> dict:
+    return {"data": issues.issue_get(user=request.auth, issue_id=issue_id)}

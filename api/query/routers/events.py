@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import uuid
 
-from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
 from api.events.models import GenericEvent
-from api.query import shapes
+from api.query.auth import AuthedRequest
 from api.query.responses import ERRORS, created_at_of, listing, page_requested, rows_answer
 from api.query.schemas import (
     CategoryEventParams,
@@ -31,8 +30,8 @@ EVENTS_RESPONSE = {
 
 @router.get("/conferences/{uuid:conference_id}/events", response=EVENTS_RESPONSE)
 def conference_events(
-    request: HttpRequest, conference_id: uuid.UUID, params: Query[ConferenceEventParams]
-) -> HttpResponse:
+    request: AuthedRequest, conference_id: uuid.UUID, params: Query[ConferenceEventParams]
+) -> dict:
     """Every event of a conference, stats samples included (type and
     category ``stats``, ``data`` = the report as sent), oldest first."""
     conference = calls.conference_get(user=request.auth, conference_id=conference_id)
@@ -43,10 +42,10 @@ def conference_events(
         page=page,
         ordering=params.ordering,
     )
-    return rows_answer(rows, shape=shapes.event_shape, page=page, count=count)
+    return rows_answer(list(rows), page=page, count=count)
 
 
-def _category_list(request: HttpRequest, params: CategoryEventParams, category: str):
+def _category_list(request: AuthedRequest, params: CategoryEventParams, category: str) -> dict:
     user = request.auth
     scope.conference_require(user=user, conference_id=params.conference_id)
     scope.participant_require(user=user, participant_id=params.participant_id)
@@ -58,28 +57,28 @@ def _category_list(request: HttpRequest, params: CategoryEventParams, category: 
         type_filter=events.TypeFilter.parse(params.type),
         created_at=created_at_of(params),
     )
-    return listing(queryset, params, shapes.event_shape)
+    return listing(queryset, params)
 
 
 @router.get("/events/browser", response=EVENTS_RESPONSE)
-def browser_events(request: HttpRequest, params: Query[CategoryEventParams]) -> HttpResponse:
+def browser_events(request: AuthedRequest, params: Query[CategoryEventParams]) -> dict:
     """Browser events of a conference and/or participant."""
     return _category_list(request, params, GenericEvent.Category.BROWSER)
 
 
 @router.get("/events/get-user-media", response=EVENTS_RESPONSE)
-def get_user_media_events(request: HttpRequest, params: Query[CategoryEventParams]) -> HttpResponse:
+def get_user_media_events(request: AuthedRequest, params: Query[CategoryEventParams]) -> dict:
     """getUserMedia events of a conference and/or participant."""
     return _category_list(request, params, GenericEvent.Category.GET_USER_MEDIA)
 
 
 @router.get("/connection", response=EVENTS_RESPONSE)
-def connection_events(request: HttpRequest, params: Query[CategoryEventParams]) -> HttpResponse:
+def connection_events(request: AuthedRequest, params: Query[CategoryEventParams]) -> dict:
     """Connection events of a conference and/or participant."""
     return _category_list(request, params, GenericEvent.Category.CONNECTION)
 
 
 @router.get("/stats", response=EVENTS_RESPONSE)
-def stats_events(request: HttpRequest, params: Query[CategoryEventParams]) -> HttpResponse:
+def stats_events(request: AuthedRequest, params: Query[CategoryEventParams]) -> dict:
     """Stats samples of a conference and/or participant, as events."""
     return _category_list(request, params, events.STATS)

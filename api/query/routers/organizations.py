@@ -5,14 +5,14 @@ Any member reads; only owners rename, delete and manage members."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
-from ninja import Router
+from ninja import Router, Status
 
 from api.common.errors import ApiError
-from api.query import shapes
-from api.query.responses import ERRORS, ok
+from api.query.auth import AuthedRequest
+from api.query.responses import ERRORS
 from api.query.schemas import (
     MemberAddIn,
     MemberOut,
@@ -35,35 +35,45 @@ OrganizationData = data_of(OrganizationOut, "OrganizationData")
 MemberData = data_of(MemberOut, "MemberData")
 
 
+def _with_role(organization: Organization, role: str) -> Organization:
+    organization.role = role  # type: ignore[attr-defined]
+    return organization
+
+
+def organizations_with_role(*, user: User) -> list[Organization]:
+    """The user's organizations, oldest first, each with the user's ``role``."""
+    roles = roles_of(user=user)
+    organizations = Organization.objects.filter(pk__in=list(roles)).order_by("created_at", "pk")
+    return [_with_role(organization, roles[organization.pk]) for organization in organizations]
+
+
 @router.get(
     "/organizations", response={200: list_of(OrganizationOut, "OrganizationList"), **ERRORS}
 )
-def organization_list(request: HttpRequest) -> HttpResponse:
+def organization_list(request: AuthedRequest) -> Any:
     """The organizations the caller belongs to, with their role."""
-    roles = roles_of(user=request.auth)
-    organizations = Organization.objects.filter(pk__in=list(roles)).order_by("created_at", "pk")
-    return ok({"data": [shapes.organization_shape(o, role=roles[o.pk]) for o in organizations]})
+    return {"data": organizations_with_role(user=request.auth)}
 
 
 @router.post("/organizations", response={201: OrganizationData, **ERRORS})
-def organization_create(request: HttpRequest, payload: OrganizationIn) -> HttpResponse:
+def organization_create(request: AuthedRequest, payload: OrganizationIn) -> Any:
     """A new organization, owned by the caller."""
     organization = services.organization_create(name=payload.name, owner=request.auth)
-    return ok({"data": shapes.organization_shape(organization, role=OWNER)}, status=201)
+    return Status(201, {"data": _with_role(organization, OWNER)})
 
 
 @router.get("/organizations/{uuid:organization_id}", response={200: OrganizationData, **ERRORS})
-def organization_detail(request: HttpRequest, organization_id: uuid.UUID) -> HttpResponse:
+def organization_detail(request: AuthedRequest, organization_id: uuid.UUID) -> Any:
     membership = organization_get_for(
         user=request.auth, organization_id=organization_id, role=MEMBER
     )
-    return ok({"data": shapes.organization_shape(membership.organization, role=membership.role)})
+    return {"data": _with_role(membership.organization, membership.role)}
 
 
 @router.put("/organizations/{uuid:organization_id}", response={200: OrganizationData, **ERRORS})
 def organization_update(
-    request: HttpRequest, organization_id: uuid.UUID, payload: OrganizationIn
-) -> HttpResponse:
+    request: AuthedRequest, organization_id: uuid.UUID, payload: OrganizationIn
+) -> Any:
     """Rename (owners only)."""
     membership = organization_get_for(
         user=request.auth, organization_id=organization_id, role=OWNER
@@ -71,37 +81,33 @@ def organization_update(
     organization = services.organization_update(
         organization=membership.organization, name=payload.name
     )
-    return ok({"data": shapes.organization_shape(organization, role=membership.role)})
+    return {"data": _with_role(organization, membership.role)}
 
 
 @router.delete("/organizations/{uuid:organization_id}", response={200: str, **ERRORS})
-def organization_delete(request: HttpRequest, organization_id: uuid.UUID) -> HttpResponse:
+def organization_delete(request: AuthedRequest, organization_id: uuid.UUID) -> Any:
     """Delete (owners only): the organization, its apps and their data
     disappear, and its apps' SDKs are refused."""
     membership = organization_get_for(
         user=request.auth, organization_id=organization_id, role=OWNER
     )
     services.organization_delete(organization=membership.organization)
-    return ok("")
+    return ""
 
 
 @router.get(
     "/organizations/{uuid:organization_id}/members",
     response={200: list_of(MemberOut, "MemberList"), **ERRORS},
 )
-def member_list(request: HttpRequest, organization_id: uuid.UUID) -> HttpResponse:
+def member_list(request: AuthedRequest, organization_id: uuid.UUID) -> Any:
     membership = organization_get_for(
         user=request.auth, organization_id=organization_id, role=MEMBER
     )
-    return ok(
-        {"data": [shapes.member_shape(m) for m in members_of(organization=membership.organization)]}
-    )
+    return {"data": list(members_of(organization=membership.organization))}
 
 
 @router.post("/organizations/{uuid:organization_id}/members", response={201: MemberData, **ERRORS})
-def member_add(
-    request: HttpRequest, organization_id: uuid.UUID, payload: MemberAddIn
-) -> HttpResponse:
+def member_add(request: AuthedRequest, organization_id: uuid.UUID, payload: MemberAddIn) -> Any:
     """Add an existing user by username or email (owners only)."""
     membership = organization_get_for(
         user=request.auth, organization_id=organization_id, role=OWNER
@@ -116,10 +122,10 @@ def member_add(
     added = services.membership_add(
         organization=membership.organization, user=users[0], role=payload.role
     )
-    return ok({"data": shapes.member_shape(added)}, status=201)
+    return Status(201, {"data": added})
 
 
-def _member(request: HttpRequest, organization_id: uuid.UUID, user_id: uuid.UUID, *, role: str):
+def _member(request: AuthedRequest, organization_id: uuid.UUID, user_id: uuid.UUID, *, role: str):
     membership = organization_get_for(user=request.auth, organization_id=organization_id, role=role)
     target = (
         Membership.objects.select_related("user")
@@ -136,24 +142,22 @@ def _member(request: HttpRequest, organization_id: uuid.UUID, user_id: uuid.UUID
     response={200: MemberData, **ERRORS},
 )
 def member_update(
-    request: HttpRequest, organization_id: uuid.UUID, user_id: uuid.UUID, payload: MemberUpdateIn
-) -> HttpResponse:
+    request: AuthedRequest, organization_id: uuid.UUID, user_id: uuid.UUID, payload: MemberUpdateIn
+) -> Any:
     """Change a member's role (owners only). The last owner stays owner."""
     target = _member(request, organization_id, user_id, role=OWNER)
     target = services.membership_role_change(membership=target, role=payload.role)
-    return ok({"data": shapes.member_shape(target)})
+    return {"data": target}
 
 
 @router.delete(
     "/organizations/{uuid:organization_id}/members/{uuid:user_id}",
     response={200: str, **ERRORS},
 )
-def member_remove(
-    request: HttpRequest, organization_id: uuid.UUID, user_id: uuid.UUID
-) -> HttpResponse:
+def member_remove(request: AuthedRequest, organization_id: uuid.UUID, user_id: uuid.UUID) -> Any:
     """Remove a member (owners; anyone may remove themselves). The last
     owner cannot leave."""
     leaving = user_id == request.auth.pk
     target = _member(request, organization_id, user_id, role=MEMBER if leaving else OWNER)
     services.membership_remove(membership=target)
-    return ok("")
+    return ""

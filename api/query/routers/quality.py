@@ -5,20 +5,24 @@ participant in a conference, and a connection."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 
 from api.common.errors import ApiError
 from api.quality import selectors as quality
-from api.query.responses import ERRORS, moment_utc, ok
-from api.query.schemas import Moment
+from api.query.auth import AuthedRequest
+from api.query.responses import ERRORS, moment_utc
+from api.query.schemas import (
+    ConferenceQualityOut,
+    ConnectionQualityOut,
+    GraphsOut,
+    Moment,
+    ParticipantInConferenceQualityOut,
+    data_of,
+)
 from api.query.selectors import calls
 
 router = Router()
-
-QUALITY_DATA = {200: dict[str, Any], **ERRORS}
 
 
 class GraphParams(Schema):
@@ -31,10 +35,14 @@ class ParticipantQualityParams(Schema):
     conference_id: uuid.UUID = Field(..., alias="conferenceId")
 
 
-@router.get("/conferences/{uuid:conference_id}/graphs", tags=["quality"], response=QUALITY_DATA)
+@router.get(
+    "/conferences/{uuid:conference_id}/graphs",
+    tags=["quality"],
+    response={200: data_of(GraphsOut, "GraphsData"), **ERRORS},
+)
 def conference_graphs(
-    request: HttpRequest, conference_id: uuid.UUID, params: Query[GraphParams]
-) -> HttpResponse:
+    request: AuthedRequest, conference_id: uuid.UUID, params: Query[GraphParams]
+) -> dict:
     """Time series of every track (bitrate, loss, jitter, RTT, fps,
     resolution, freezes, concealment, MOS, video score, ...), downsampled
     in the database to at most ``points`` buckets: ``{"data": {...}}``,
@@ -46,32 +54,44 @@ def conference_graphs(
     graphs = quality.conference_graphs(
         conference_id=conference.pk, points=params.points, start=start, end=end
     )
-    return ok({"data": graphs})
+    return {"data": graphs}
 
 
-@router.get("/conferences/{uuid:conference_id}/quality", tags=["quality"], response=QUALITY_DATA)
-def conference_quality(request: HttpRequest, conference_id: uuid.UUID) -> HttpResponse:
+@router.get(
+    "/conferences/{uuid:conference_id}/quality",
+    tags=["quality"],
+    response={200: data_of(ConferenceQualityOut, "ConferenceQualityData"), **ERRORS},
+)
+def conference_quality(request: AuthedRequest, conference_id: uuid.UUID) -> dict:
     """MOS p5/median, minutes below the MOS threshold, video score and
     freezes, setup times and issue counts, for the conference and per
     participant."""
     conference = calls.conference_get(user=request.auth, conference_id=conference_id)
-    return ok({"data": quality.conference_quality_summary(conference_id=conference.pk)})
+    return {"data": quality.conference_quality_summary(conference_id=conference.pk)}
 
 
-@router.get("/participants/{uuid:participant_id}/quality", tags=["quality"], response=QUALITY_DATA)
+@router.get(
+    "/participants/{uuid:participant_id}/quality",
+    tags=["quality"],
+    response={200: data_of(ParticipantInConferenceQualityOut, "ParticipantQualityData"), **ERRORS},
+)
 def participant_quality(
-    request: HttpRequest, participant_id: uuid.UUID, params: Query[ParticipantQualityParams]
-) -> HttpResponse:
+    request: AuthedRequest, participant_id: uuid.UUID, params: Query[ParticipantQualityParams]
+) -> dict:
     """What one participant experienced in one conference."""
     participant = calls.participant_get(user=request.auth, participant_id=participant_id)
     conference = calls.conference_get(user=request.auth, conference_id=params.conference_id)
     summary = quality.participant_quality_summary(
         conference_id=conference.pk, participant_id=participant.pk
     )
-    return ok({"data": summary})
+    return {"data": summary}
 
 
-@router.get("/connections/{uuid:connection_id}/quality", tags=["quality"], response=QUALITY_DATA)
-def connection_quality(request: HttpRequest, connection_id: uuid.UUID) -> HttpResponse:
+@router.get(
+    "/connections/{uuid:connection_id}/quality",
+    tags=["quality"],
+    response={200: data_of(ConnectionQualityOut, "ConnectionQualityData"), **ERRORS},
+)
+def connection_quality(request: AuthedRequest, connection_id: uuid.UUID) -> dict:
     connection = calls.connection_get(user=request.auth, connection_id=connection_id)
-    return ok({"data": quality.connection_quality_summary(connection_id=connection.pk)})
+    return {"data": quality.connection_quality_summary(connection_id=connection.pk)}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
-from api.query.responses import ERRORS, ok
+from api.query.auth import AuthedRequest
+from api.query.responses import ERRORS
 from api.query.schemas import SearchOut, SearchParams
 from api.query.selectors.search import search
 
@@ -13,15 +13,8 @@ router = Router(tags=["search"])
 
 
 @router.get("/search", response={200: SearchOut, **ERRORS})
-def search_view(request: HttpRequest, params: Query[SearchParams]) -> HttpResponse:
+def search_view(request: AuthedRequest, params: Query[SearchParams]) -> dict:
     """Conferences, participants (by their application ids and names), apps
     and organizations (by name) of the caller's organizations, best match
     first, each once."""
-    matches = search(user=request.auth, query=params.query)
-    return ok(
-        {
-            "matches": [
-                {"name": m.name, "id": m.ident, "url": m.url, "type": m.kind} for m in matches
-            ]
-        }
-    )
+    return {"matches": search(user=request.auth, query=params.query)}

@@ -4,10 +4,10 @@ last 30 days unless bounded."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
-from api.query.responses import ERRORS, created_at_of, ok
+from api.query.auth import AuthedRequest
+from api.query.responses import ERRORS, created_at_of
 from api.query.schemas import (
     ConferenceDayOut,
     DurationBucketOut,
@@ -25,7 +25,7 @@ from api.query.selectors import scope, summaries
 router = Router(tags=["summaries"])
 
 
-def _scope(request: HttpRequest, params: SummaryParams) -> summaries.Scope:
+def _scope(request: AuthedRequest, params: SummaryParams) -> summaries.Scope:
     scope.app_require(user=request.auth, app_id=params.app_id)
     return summaries.Scope(
         user=request.auth, app_id=params.app_id, created_at=created_at_of(params)
@@ -36,63 +36,63 @@ def _scope(request: HttpRequest, params: SummaryParams) -> summaries.Scope:
     "/conferences/summary",
     response={200: list_of(ConferenceDayOut, "ConferenceSummary"), **ERRORS},
 )
-def conference_summary(request: HttpRequest, params: Query[SummaryParams]) -> HttpResponse:
+def conference_summary(request: AuthedRequest, params: Query[SummaryParams]) -> dict:
     """Per UTC day (days with conferences only): how many conferences were
     ongoing, had an error, a warning, or went well."""
-    return ok({"data": summaries.conference_summary(scope=_scope(request, params))})
+    return {"data": summaries.conference_summary(scope=_scope(request, params))}
 
 
 @router.get(
     "/conferences/duration-summary",
     response={200: list_of(DurationBucketOut, "DurationSummary"), **ERRORS},
 )
-def duration_summary(request: HttpRequest, params: Query[SummaryParams]) -> HttpResponse:
+def duration_summary(request: AuthedRequest, params: Query[SummaryParams]) -> dict:
     """Conferences per duration bucket (twelve buckets, < 1 m to > 60 m)."""
-    return ok({"data": summaries.duration_summary(scope=_scope(request, params))})
+    return {"data": summaries.duration_summary(scope=_scope(request, params))}
 
 
 @router.get(
     "/conferences/participant-count-summary",
     response={200: ParticipantCountSummaryOut, **ERRORS},
 )
-def participant_count_summary(request: HttpRequest, params: Query[SummaryParams]) -> HttpResponse:
+def participant_count_summary(request: AuthedRequest, params: Query[SummaryParams]) -> dict:
     """How many conferences had 0, 1, 2, ... participants (non-SFU, with a
     session)."""
-    return ok(summaries.participant_count_summary(scope=_scope(request, params)))
+    return summaries.participant_count_summary(scope=_scope(request, params))
 
 
 @router.get("/issues/summary", response={200: list_of(IssueCountOut, "IssueSummary"), **ERRORS})
-def issue_summary(request: HttpRequest, params: Query[SummaryParams]) -> HttpResponse:
+def issue_summary(request: AuthedRequest, params: Query[SummaryParams]) -> dict:
     """Issues per code, the most frequent first."""
-    return ok({"data": summaries.issue_summary(scope=_scope(request, params))})
+    return {"data": summaries.issue_summary(scope=_scope(request, params))}
 
 
 @router.get("/issues/gum-summary", response={200: GumSummaryOut, **ERRORS})
-def gum_summary(request: HttpRequest, params: Query[SummaryParams]) -> HttpResponse:
+def gum_summary(request: AuthedRequest, params: Query[SummaryParams]) -> dict:
     """getUserMedia failures by error name."""
-    return ok(summaries.gum_summary(scope=_scope(request, params)))
+    return summaries.gum_summary(scope=_scope(request, params))
 
 
 @router.get(
     "/connections/summary",
     response={200: list_of(NamedCountOut, "ConnectionSummary"), **ERRORS},
 )
-def connection_summary(request: HttpRequest, params: Query[SummaryParams]) -> HttpResponse:
+def connection_summary(request: AuthedRequest, params: Query[SummaryParams]) -> dict:
     """Direct versus relayed connections."""
-    return ok({"data": summaries.connection_summary(scope=_scope(request, params))})
+    return {"data": summaries.connection_summary(scope=_scope(request, params))}
 
 
 @router.get(
     "/connections/setup-time-summary",
     response={200: list_of(SetupTimeBucketOut, "SetupTimeSummary"), **ERRORS},
 )
-def setup_time_summary(request: HttpRequest, params: Query[SummaryParams]) -> HttpResponse:
+def setup_time_summary(request: AuthedRequest, params: Query[SummaryParams]) -> dict:
     """Time from the first offer to connected, per bucket, with the
     conferences in each bucket."""
-    return ok({"data": summaries.setup_time_summary(scope=_scope(request, params))})
+    return {"data": summaries.setup_time_summary(scope=_scope(request, params))}
 
 
 @router.get("/sessions/summary", response={200: SessionSummaryOut, **ERRORS})
-def session_summary(request: HttpRequest, params: Query[SummaryParams]) -> HttpResponse:
+def session_summary(request: AuthedRequest, params: Query[SummaryParams]) -> dict:
     """Browsers, operating systems, countries and cities of the sessions."""
-    return ok(summaries.session_summary(scope=_scope(request, params)))
+    return summaries.session_summary(scope=_scope(request, params))

@@ -119,7 +119,7 @@ def conference_events(
     """Events and stats samples of a conference, filtered by type, in time
     order. Returns the rows and, when paged, the size of the whole list."""
     events = type_filter.apply(GenericEvent.objects.filter(conference=conference))
-    samples = StatsSample.objects.with_owner().filter(conference=conference)
+    samples: QuerySet | None = StatsSample.objects.with_owner().filter(conference=conference)
     if not type_filter.admits(STATS):
         samples = None
     if page is None:
@@ -146,6 +146,7 @@ def category_events(
     ``stats`` lists the stats samples."""
     if conference_id is None and participant_id is None:
         raise ApiError("missing_parameters", "'conferenceId' or 'participantId' is required.")
+    queryset: QuerySet
     if category == STATS:
         queryset = StatsSample.objects.with_owner()
         if not type_filter.admits(STATS):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Model, QuerySet
 
@@ -26,7 +27,8 @@ from api.tenancy.selectors import apps_visible_to
 DEFAULT_WINDOW = timedelta(days=30)
 
 
-def visible_apps(*, user: User) -> QuerySet[App]:
+def visible_apps(*, user: User) -> QuerySet[App, Any]:
+    """The ids of the apps the user may see, as a subquery."""
     return apps_visible_to(user=user).values("pk")
 
 
@@ -63,7 +65,9 @@ NO_BOUNDS = CreatedAt()
 
 
 def _require_visible(model: type[Model], pk: uuid.UUID, *, user: User, app_path: str) -> None:
-    if not model.objects.filter(pk=pk, **{f"{app_path}__in": visible_apps(user=user)}).exists():
+    if not model._default_manager.filter(
+        pk=pk, **{f"{app_path}__in": visible_apps(user=user)}
+    ).exists():
         raise ApiError("not_found")
 
 

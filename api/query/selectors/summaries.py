@@ -170,7 +170,7 @@ def gum_summary(*, scope: Scope) -> dict[str, Any]:
         if not isinstance(data, dict):
             continue
         # The evidence is either the browser's error or wraps it.
-        error = data.get("error") if isinstance(data.get("error"), dict) else data
+        error: dict = data["error"] if isinstance(data.get("error"), dict) else data
         name = error.get("name")
         name = name if isinstance(name, str) and name else "Unknown"
         counts[name] += 1
@@ -224,11 +224,9 @@ def _setup_ms(connection_info: Any) -> float | None:
 
 
 def setup_time_summary(*, scope: Scope) -> list[dict[str, Any]]:
-    buckets = [
-        {"range": label, "min_ms": low, "max_ms": high, "count": 0, "conference_ids": []}
-        for label, low, high in SETUP_TIME_BUCKETS
-    ]
-    seen: list[set] = [set() for _ in buckets]
+    counts = [0 for _ in SETUP_TIME_BUCKETS]
+    conference_ids: list[list[str]] = [[] for _ in SETUP_TIME_BUCKETS]
+    seen: list[set] = [set() for _ in SETUP_TIME_BUCKETS]
     rows = (
         scope.of(Connection.objects.all())
         .order_by("created_at", "pk")
@@ -240,12 +238,21 @@ def setup_time_summary(*, scope: Scope) -> list[dict[str, Any]]:
             continue
         for index, (_, low, high) in enumerate(SETUP_TIME_BUCKETS):
             if ms >= low and (high is None or ms < high):
-                buckets[index]["count"] += 1
+                counts[index] += 1
                 if conference_id not in seen[index]:
                     seen[index].add(conference_id)
-                    buckets[index]["conference_ids"].append(str(conference_id))
+                    conference_ids[index].append(str(conference_id))
                 break
-    return buckets
+    return [
+        {
+            "range": label,
+            "min_ms": low,
+            "max_ms": high,
+            "count": counts[index],
+            "conference_ids": conference_ids[index],
+        }
+        for index, (label, low, high) in enumerate(SETUP_TIME_BUCKETS)
+    ]
 
 
 def _name_of(value: Any) -> str:

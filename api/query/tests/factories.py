@@ -69,6 +69,7 @@ def sample_make(connection: Connection, *, at: datetime, report: dict) -> StatsS
         ),
         raw_report=orjson.dumps(report),
     )
+    assert sample_id is not None
     return StatsSample.objects.get(pk=sample_id)
 
 

@@ -139,3 +139,47 @@ def test_the_app_list_loads_usage_in_one_statement(acme, browser, django_assert_
         response = browser.get("/v1/apps")
 
     assert len(response.json()["data"]) == 11
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seconds", [10, 600])
+def test_the_graphs_of_a_conference_take_a_fixed_number_of_statements(
+    acme, browser, django_assert_num_queries, seconds
+):
+    # Given per-track metrics of both connections, one row a second, for a
+    # short call or a long one
+    from api.calls.models import Track
+    from api.quality.models import TrackMetric
+
+    start = acme.sessions[0].created_at
+    rows = []
+    for connection in acme.connections:
+        track = Track.objects.create(
+            session=connection.session, connection=connection, kind="audio", track_id="mic"
+        )
+        rows += [
+            TrackMetric(
+                connection=connection,
+                track=track,
+                created_at=start + timedelta(seconds=s),
+                kind="audio",
+                direction="inbound",
+                interval_s=1.0,
+                bitrate=32_000.0,
+                mos=4.2,
+            )
+            for s in range(seconds)
+        ]
+    TrackMetric.objects.bulk_create(rows)
+    conference = acme.conference
+    window = {"start": start.isoformat(), "end": (start + timedelta(seconds=seconds)).isoformat()}
+
+    # auth, the conference (scope), then the graph: the conference, its
+    # connections, the bucketed metrics, the tracks
+    with django_assert_num_queries(AUTH + 5):
+        response = browser.get(f"/v1/conferences/{conference.pk}/graphs", window)
+
+    assert response.status_code == 200
+    series = response.json()["data"]["series"]
+    assert len(series) == len(acme.connections)
+    assert all(len(s["data"]) == min(seconds, 300) for s in series)

@@ -244,7 +244,7 @@ CASES: dict[tuple[str, str], Case] = {
     # event lists of the SDK routes
     **{
         ("GET", path): Case(
-            request=_get(lambda t, path=path: path, conferenceId=_conf),
+            request=_get(lambda t, path=path: path, conferenceId=_conf),  # type: ignore[misc]
             outsider=NOT_FOUND,
             member=OK,
         )

@@ -1,3 +1,6 @@
+"""``manage.py quickstart``: the demo tenant of ``python3 dev.py serve``, and
+the first admin and API key of a production install."""
+
 from __future__ import annotations
 
 import io
@@ -6,45 +9,64 @@ import re
 import pytest
 from django.core.management import call_command
 
-from api.tenancy.models import App, User
+from api.tenancy.models import App, Membership, Organization, User
+
+pytestmark = pytest.mark.django_db
 
 
-def _quickstart(*args: str) -> str:
+def quickstart(*args: str) -> str:
     out = io.StringIO()
     call_command("quickstart", *args, stdout=out)
     return out.getvalue()
 
 
-@pytest.mark.django_db
-def test_the_first_run_prints_where_to_go_the_login_and_the_api_key(settings):
+@pytest.fixture
+def development(settings):
     settings.DEBUG = True
 
-    printed = _quickstart("--url", "http://localhost:18200/")
+
+def test_quickstart_makes_an_admin_owning_a_demo_app_and_prints_its_api_key(development):
+    printed = quickstart()
+
+    app = App.objects.get()
+    admin = User.objects.get()
+    assert admin.username == "admin" and admin.is_superuser and admin.check_password("admin")
+    assert Membership.objects.get().role == Membership.Role.OWNER
+    assert app.organization == Organization.objects.get()
+    assert f"API key       {app.api_key}" in printed
+    assert "login: admin / admin" in printed
+
+
+def test_the_first_run_prints_where_to_go_the_login_and_the_api_key(development):
+    printed = quickstart("--url", "http://localhost:18200/")
 
     key = App.objects.get().api_key
     assert "Open          http://localhost:18200/" in printed
     assert "http://localhost:18200/admin/    login: admin / admin" in printed
     assert "API docs      http://localhost:18200/v1/docs" in printed
-    assert f"API key       {key}" in printed
     assert "apiRoot: 'http://localhost:18200/v1'" in printed
+    assert key in printed
 
 
-@pytest.mark.django_db
-def test_a_second_run_finds_what_the_first_made(settings):
-    settings.DEBUG = True
-    _quickstart()
+def test_quickstart_run_twice_finds_what_it_made_and_keeps_the_password(development):
+    quickstart("--password", "s3cret-enough")
+    again = quickstart()
 
-    printed = _quickstart()
-
-    assert App.objects.count() == 1 and User.objects.count() == 1
-    assert "login: admin / (unchanged)" in printed
+    assert (User.objects.count(), Organization.objects.count(), App.objects.count()) == (1, 1, 1)
+    assert User.objects.get().check_password("s3cret-enough")
+    assert "login: admin / (unchanged)" in again
 
 
-@pytest.mark.django_db
+def test_quickstart_takes_a_given_api_key_for_the_new_app(development):
+    quickstart("--api-key", "p" * 32)
+
+    assert App.objects.get().api_key == "p" * 32
+
+
 def test_in_production_a_new_admin_gets_a_random_password_never_admin(settings):
     settings.DEBUG = False
 
-    printed = _quickstart("--username", "ops")
+    printed = quickstart("--username", "ops")
 
     password = re.search(r"login: ops / (\S+)", printed).group(1)
     user = User.objects.get(username="ops")

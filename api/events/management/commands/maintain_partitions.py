@@ -9,20 +9,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connection as db
 
 from api.common import time as clock
-from api.events.models import StatsSample
 from api.events.partitioning import (
-    TABLES,
     is_partitioned,
     partition_drop,
     partition_ensure,
+    partitioned_tables,
     partitions_list,
 )
-from api.quality.models import TrackMetric
 
 SQLITE_DELETE_BATCH = 5000
 
@@ -35,7 +34,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--retention-days",
             type=int,
-            default=settings.INGEST["RETENTION_DAYS"],
+            default=settings.CONFIG.stats_retention_days,
             help="Keep this many days (0: keep everything). Default: STATS_RETENTION_DAYS.",
         )
         parser.add_argument("--dry-run", action="store_true")
@@ -49,7 +48,7 @@ class Command(BaseCommand):
         if db.vendor != "postgresql":
             self._sqlite_retention(oldest_kept, dry)
             return
-        for table in TABLES:
+        for table in partitioned_tables():
             if not is_partitioned(table):
                 self.stdout.write(f"{table.table}: not partitioned (migrations not applied?)")
                 continue
@@ -77,8 +76,11 @@ class Command(BaseCommand):
         if oldest_kept is None:
             self.stdout.write("retention off: nothing to delete")
             return
-        for model, lookup in ((StatsSample, "day__lt"), (TrackMetric, "created_at__date__lt")):
-            old = model.objects.filter(**{lookup: oldest_kept})
+        for table in partitioned_tables():
+            if table.model is None:
+                continue
+            model = apps.get_model(table.model)
+            old = model.objects.filter(**{table.retention_lookup: oldest_kept})
             if dry:
                 self.stdout.write(
                     f"{model._meta.db_table}: {old.count()} rows older than {oldest_kept}"

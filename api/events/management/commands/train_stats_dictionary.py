@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import orjson
 import zstandard
@@ -34,6 +35,6 @@ class Command(BaseCommand):
             raise SystemExit(f"no stats requests found in {options['payloads']}")
         # zstd's trainer wants many samples; the real ones repeated are
         # enough for a dictionary of their shared structure.
-        dictionary = zstandard.train_dictionary(options["size"], samples * 8)
+        dictionary = zstandard.train_dictionary(options["size"], list[Any](samples * 8))
         options["out"].write_bytes(dictionary.as_bytes())
         self.stdout.write(f"{len(samples)} reports → {options['out']} ({options['size']} bytes)")

@@ -53,7 +53,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        if not settings.REDIS_URL:
+        if not settings.CONFIG.redis_url:
             raise CommandError("The ingest worker needs REDIS_HOST (the queue is a Redis stream).")
         if not 0 <= options["nice"] <= 19:
             raise CommandError("--nice takes 0 to 19.")

@@ -10,7 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from api.ingest.sinks import QueuedSink
+from api.ingest.sinks.queued import QueuedSink
 from api.ingest.spool import SUFFIX, Spool
 
 
@@ -26,9 +26,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        if not settings.REDIS_URL:
+        if not settings.CONFIG.redis_url:
             raise CommandError("Forwarding needs REDIS_HOST (the queue is a Redis stream).")
-        directory = options["dir"] or Path(settings.INGEST["SPOOL_DIR"])
+        directory = options["dir"] or Path(settings.CONFIG.ingest_spool_dir)
         if not directory.is_dir():
             raise CommandError(f"{directory} is not a directory.")
         sink = QueuedSink()

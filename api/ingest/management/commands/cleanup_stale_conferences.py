@@ -2,7 +2,9 @@
 crashed tab, a lost network): run it from cron, e.g. every 15 minutes.
 
 Each conference is closed at its last activity, so its duration, its
-sessions and the billed seconds stop there, not at the time this runs."""
+sessions and the billed seconds stop there, not at the time this runs.
+(In ``ingest``: what the closing ends is announced to the sinks and the
+detectors, which the lower apps do not know.)"""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from api.calls import services
 from api.common import time as clock
+from api.events import selectors, services
+from api.ingest.services import ended_announce
 
 logger = logging.getLogger("api.calls")
 
@@ -31,7 +34,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--hours",
             type=float,
-            default=settings.PEERMETRICS["CONFERENCE_TIMEOUT_HOURS"],
+            default=settings.CONFIG.conference_timeout_hours,
             help="Idle time after which a conference is stale "
             "(default: CONFERENCE_TIMEOUT_HOURS, %(default)s).",
         )
@@ -44,7 +47,7 @@ class Command(BaseCommand):
             raise CommandError("--hours must be positive.")
         now = clock.now()
         idle_since = now - timedelta(hours=hours)
-        ongoing, stale = services.conferences_stale(idle_since=idle_since)
+        ongoing, stale = selectors.conferences_stale(idle_since=idle_since)
         if not ongoing:
             self.stdout.write("No ongoing conferences found.")
             return
@@ -65,9 +68,11 @@ class Command(BaseCommand):
             try:
                 # Each conference in its own transaction: one that fails is
                 # logged and the others are still closed.
-                if services.conference_close_stale(
+                closed_now = services.conference_close_stale(
                     conference_id=conference.pk, idle_since=idle_since
-                ):
+                )
+                if closed_now is not None:
+                    ended_announce(closed_now[0])
                     closed += 1
             except Exception:
                 failed += 1

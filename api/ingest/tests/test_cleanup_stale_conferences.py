@@ -12,6 +12,8 @@ from django.core.management import CommandError, call_command
 
 from api.calls import services
 from api.calls.models import Conference, Connection, Session
+from api.events import selectors
+from api.events import services as events
 from api.events.models import GenericEvent
 from api.ingest.tests.fake_sdk import next_report, stats_report
 from api.tenancy.models import AppUsageDay
@@ -216,7 +218,7 @@ def test_a_conference_that_woke_up_after_it_was_found_is_left_alone(abandoned, c
     # Given the cleanup found the conference stale
     clock.advance(hours=5)
     idle_since = clock.now - timedelta(hours=4)
-    _, stale = services.conferences_stale(idle_since=idle_since)
+    _, stale = selectors.conferences_stale(idle_since=idle_since)
     assert [c.conference_id for c, _ in stale] == ["room-1"]
 
     # When a participant speaks up before it is closed
@@ -225,7 +227,7 @@ def test_a_conference_that_woke_up_after_it_was_found_is_left_alone(abandoned, c
 
     # Then it is not closed
     assert (
-        services.conference_close_stale(conference_id=stale[0][0].pk, idle_since=idle_since) is None
+        events.conference_close_stale(conference_id=stale[0][0].pk, idle_since=idle_since) is None
     )
     assert Conference.objects.get().ongoing is True
 
@@ -239,7 +241,7 @@ def test_finding_stale_conferences_is_one_query(abandoned, page, clock, django_a
     clock.advance(hours=6)
 
     with django_assert_num_queries(1):
-        ongoing, stale = services.conferences_stale(idle_since=clock.now - timedelta(hours=4))
+        ongoing, stale = selectors.conferences_stale(idle_since=clock.now - timedelta(hours=4))
 
     assert (ongoing, len(stale)) == (3, 3)
     assert [c.conference_id for c, _ in stale][0] == "room-1"  # the longest idle first

@@ -1,0 +1,197 @@
+"""What the stats path knows about a connection, and keeps per process.
+Hot path: the connection is read with one statement outside the ORM.
+
+* :class:`ConnectionState`, read by :func:`connection_state_read` and
+  checked against the sample's session by :func:`connection_owned`: a
+  connection of another session is answered like an unknown one, an ended
+  one with ``connection_ended`` (the only way to make the SDK stop sending).
+* The queued sink's cache of open connections (:func:`connection_cached`):
+  in steady state its requests run no SQL. A connection that ends is dropped
+  from it (:func:`connections_forget`), or marked ended when Redis says so.
+* Track ids by (connection, direction, track identifier)
+  (:func:`sample_track_ids`): tracks are created once
+  (:func:`api.calls.services.track_get_or_create`) and then found here.
+* The connection type: written when a sample shows another local candidate
+  type than the one known (:func:`connection_type_seen`), never reset by an
+  early sample that has no selected pair yet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from api.calls import services as calls
+from api.calls.models import Connection
+from api.common.errors import ApiError
+from api.common.logs import app_identified
+from api.events.writer import execute
+from api.quality import metrics
+from api.quality.analysis import SampleContext
+
+
+@dataclass(frozen=True)
+class ConnectionState:
+    """What the stats path needs to know about a connection."""
+
+    session_id: uuid.UUID
+    conference_id: uuid.UUID
+    participant_id: uuid.UUID
+    peer_id: uuid.UUID
+    app_id: uuid.UUID
+    type: str | None
+    ended: bool
+
+
+_CONNECTION_SQL = (
+    "SELECT session_id, conference_id, participant_id, peer_id, app_id, type, end_time "
+    f'FROM "{Connection._meta.db_table}" WHERE id = %s'
+)
+_ID_FIELD = Connection._meta.get_field("id")
+
+
+def _as_uuid(value) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+
+
+def connection_state_read(connection_id: uuid.UUID) -> ConnectionState | None:
+    db = connections[DEFAULT_DB_ALIAS]
+    row = execute(_CONNECTION_SQL, [_ID_FIELD.get_db_prep_value(connection_id, db)], fetch="one")
+    if row is None:
+        return None
+    return ConnectionState(
+        session_id=_as_uuid(row[0]),
+        conference_id=_as_uuid(row[1]),
+        participant_id=_as_uuid(row[2]),
+        peer_id=_as_uuid(row[3]),
+        app_id=_as_uuid(row[4]),
+        type=row[5],
+        ended=row[6] is not None,
+    )
+
+
+def connection_owned(state: ConnectionState | None, session_id: uuid.UUID) -> ConnectionState:
+    """``state`` if it is an open connection of ``session_id``. Raises
+    ``connection_not_found`` (unknown, or another session's: a token must
+    not learn that a connection id exists elsewhere) or ``connection_ended``."""
+    if state is None or state.session_id != session_id:
+        raise ApiError("connection_not_found")
+    app_identified(state.app_id)  # the request's log lines name the app
+    if state.ended:
+        raise ApiError("connection_ended")
+    return state
+
+
+# ------------------------------------------------- the queued sink's cache
+
+# connection id → state, for connections this process has seen open.
+_states: dict[uuid.UUID, ConnectionState] = {}
+_STATES_LIMIT = 200_000
+
+
+def connection_cached(connection_id: uuid.UUID, session_id: uuid.UUID) -> ConnectionState:
+    """:func:`connection_owned` from this process's cache, read from the
+    database once per connection."""
+    state = _states.get(connection_id)
+    if state is not None:
+        return connection_owned(state, session_id)
+    state = connection_owned(connection_state_read(connection_id), session_id)
+    if len(_states) >= _STATES_LIMIT:
+        _states.clear()
+    _states[connection_id] = state
+    return state
+
+
+def connection_ended_seen(connection_id: uuid.UUID) -> None:
+    """Redis said a connection had ended (in another process): refuse its
+    next sample here too."""
+    state = _states.get(connection_id)
+    if state is not None and not state.ended:
+        _states[connection_id] = dataclasses.replace(state, ended=True)
+
+
+def connections_forget(connection_ids: list[uuid.UUID]) -> None:
+    """Connections ended: the next sample reads their end in the database."""
+    for connection_id in connection_ids:
+        _states.pop(connection_id, None)
+
+
+def cache_clear() -> None:
+    _states.clear()
+
+
+# ----------------------------------------------------------- the sample
+
+
+def sample_context(
+    *,
+    state: ConnectionState,
+    connection_id: uuid.UUID,
+    sample_id: uuid.UUID,
+    at: datetime,
+    data: dict,
+) -> SampleContext:
+    """Whose a sample is, with the ids of the tracks its report names
+    (created on first sight: :func:`sample_track_ids`)."""
+    return SampleContext(
+        sample_id=sample_id,
+        app_id=state.app_id,
+        conference_id=state.conference_id,
+        session_id=state.session_id,
+        participant_id=state.participant_id,
+        peer_id=state.peer_id,
+        connection_id=connection_id,
+        created_at=at,
+        track_ids=sample_track_ids(
+            state=state, connection_id=connection_id, named=metrics.report_tracks(data)
+        ),
+    )
+
+
+# ------------------------------------------------------------------ tracks
+
+# (connection id, direction, track identifier) → Track id. Tracks are never
+# re-keyed, so entries stay true; the map is dropped when it grows large.
+_track_ids: dict[tuple[uuid.UUID, str, str], uuid.UUID] = {}
+_TRACK_MAP_LIMIT = 100_000
+
+
+def sample_track_ids(
+    *, state: ConnectionState, connection_id: uuid.UUID, named: dict[tuple[str, str], str]
+) -> dict[tuple[str, str, str], uuid.UUID]:
+    """(direction, kind, track identifier) → Track id for the tracks a
+    sample's reports name (``named``: (direction, identifier) → kind),
+    created on first sight."""
+    found: dict[tuple[str, str, str], uuid.UUID] = {}
+    for (direction, ident), kind in named.items():
+        track_id = _track_ids.get((connection_id, direction, ident))
+        if track_id is None:
+            track_id = calls.track_get_or_create(
+                session_id=state.session_id,
+                connection_id=connection_id,
+                direction=direction,
+                track_id=ident,
+                kind=kind,
+            ).pk
+            if len(_track_ids) > _TRACK_MAP_LIMIT:
+                _track_ids.clear()
+            _track_ids[(connection_id, direction, ident)] = track_id
+        found[(direction, kind, ident)] = track_id
+    return found
+
+
+# ------------------------------------------------------------------- types
+
+
+def connection_type_seen(
+    *, state: ConnectionState, connection_id: uuid.UUID, candidate_type: str | None
+) -> None:
+    """A stored sample's selected pair has this local candidate type:
+    recorded on the connection when it differs from the known one (one
+    UPDATE, rarely)."""
+    if candidate_type and candidate_type != state.type:
+        calls.connection_type_set(connection_id=connection_id, type=candidate_type)

@@ -1,0 +1,255 @@
+"""What one stats sample says about call quality, in the order the ingest
+path needs it (hot path):
+
+1. :func:`sample_analyse` (pure): the sample's per-track metric rows, from
+   its report and the counters kept from the connection's previous sample.
+   Nothing is written and nothing is changed, so the caller can store the
+   rows with the sample in one statement, and a retried sample, which the
+   store recognises, leaves no trace.
+2. The caller stores the sample and its rows, and learns whether the
+   sample was new.
+3. :func:`sample_detect`, for a new sample only: the counters are kept for
+   the next sample, the live detectors run, and the issues they raise or
+   resolve are written.
+
+The caller holds :func:`connection_locked` across the three: two samples of
+one connection at once (a retry beside the next sample, in threads of one
+process) must read and keep the counters in order.
+
+SQL budget of a sample here: none in steady state (the app's stats interval
+is cached per process); issues are written only when one changes. A
+malformed report never raises (it is logged, and the sample is stored
+without metrics); database errors do.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError
+
+from api.calls.models import Connection
+from api.quality import metrics
+from api.quality.conf import quality_setting
+from api.quality.detectors import connectivity
+from api.quality.detectors.streams import Marks, streams_detect
+from api.quality.services import IssueScope, transitions_apply
+from api.quality.state import STATE, ConnectionState
+from api.tenancy.models import App
+
+logger = logging.getLogger("api.quality")
+
+
+@dataclass(frozen=True)
+class SampleContext:
+    """Whose a stats sample is and when it was taken."""
+
+    sample_id: Any
+    app_id: Any
+    conference_id: Any
+    session_id: Any
+    participant_id: Any
+    peer_id: Any
+    connection_id: Any
+    created_at: datetime
+    # (direction, kind, track identifier) → Track id, for the reports that name a track.
+    track_ids: dict[tuple[str, str, str], Any]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The result of :func:`sample_analyse`."""
+
+    context: SampleContext
+    # TrackMetric rows, values in METRIC_COLUMNS order.
+    metric_rows: list[tuple]
+    # The local candidate type of the selected pair, when the report names one.
+    candidate_type: str | None
+    # None when the report could not be analysed (logged).
+    extraction: metrics.Extraction | None
+    state: ConnectionState | None
+
+
+def connection_locked(connection_id: Any) -> AbstractContextManager:
+    """Hold while a sample of the connection is analysed, stored and detected."""
+    return STATE.locked(connection_id)
+
+
+_intervals: dict[Any, tuple[float, float]] = {}
+
+
+def _interval_s(app_id: Any) -> float:
+    """The app's stats interval in seconds, cached per process: reading it
+    per sample would cost a statement the hot path does not have."""
+    now = time.monotonic()
+    hit = _intervals.get(app_id)
+    if hit is not None and now - hit[1] < float(quality_setting("INTERVAL_CACHE_SECONDS")):
+        return hit[0]
+    interval_ms = App.objects.filter(pk=app_id).values_list("interval", flat=True).first()
+    seconds = (interval_ms or settings.CONFIG.stats_interval_ms) / 1000.0
+    if len(_intervals) > 10_000:
+        _intervals.clear()
+    _intervals[app_id] = (seconds, now)
+    return seconds
+
+
+# A report may carry any number; a value no column can hold is dropped
+# rather than failing the sample's INSERT (and the SDK's request with it).
+_REAL_LIMIT = 1e30
+_INT_LIMIT = 2**31 - 1
+
+
+def _real(value: float | None) -> float | None:
+    return value if value is not None and abs(value) < _REAL_LIMIT else None
+
+
+def _int(value: int | None) -> int | None:
+    return value if value is not None and -_INT_LIMIT <= value <= _INT_LIMIT else None
+
+
+METRIC_COLUMNS = (
+    "connection_id",
+    "track_id",
+    "created_at",
+    "kind",
+    "direction",
+    "interval_s",
+    "bitrate",
+    "packet_rate",
+    "packets",
+    "packets_lost",
+    "loss_pct",
+    "jitter_ms",
+    "rtt_ms",
+    "jitter_buffer_ms",
+    "fps",
+    "width",
+    "height",
+    "freeze_count",
+    "freeze_ms",
+    "concealment_pct",
+    "limitation",
+    "mos",
+    "video_score",
+)
+
+
+def _metric_row(context: SampleContext, s: metrics.StreamSample) -> tuple:
+    """A TrackMetric row as values in METRIC_COLUMNS order."""
+    return (
+        context.connection_id,
+        s.track_id,
+        context.created_at,
+        s.kind,
+        s.direction,
+        _real(s.interval_s),
+        _real(s.bitrate),
+        _real(s.packet_rate),
+        _int(s.packets),
+        _int(s.packets_lost),
+        _real(s.loss_pct),
+        _real(s.jitter_ms),
+        _real(s.rtt_ms),
+        _real(s.jitter_buffer_ms),
+        _real(s.fps),
+        s.width,
+        s.height,
+        s.freeze_count,
+        _real(s.freeze_ms),
+        _real(s.concealment_pct),
+        s.limitation,
+        s.mos,
+        s.video_score,
+    )
+
+
+_CANDIDATE_TYPES = set(Connection.Type.values)
+
+
+def local_candidate_type(data: dict) -> str | None:
+    """The local candidate type of the report's selected candidate pair."""
+    pair = data.get("connection")
+    local = pair.get("local") if isinstance(pair, dict) else None
+    value = local.get("candidateType") if isinstance(local, dict) else None
+    return value if isinstance(value, str) and value in _CANDIDATE_TYPES else None
+
+
+def sample_analyse(*, context: SampleContext, data: dict) -> Analysis:
+    """The metric rows of a sample (see the module docstring). Reads the
+    connection's kept counters and changes nothing."""
+    candidate_type = local_candidate_type(data)
+    try:
+        state = STATE.connection_load(context.connection_id)
+        extraction = metrics.sample_extract(
+            data=data,
+            at=context.created_at,
+            interval_s=_interval_s(context.app_id),
+            previous=state.counters,
+            track_ids=context.track_ids,
+        )
+    except DatabaseError:
+        raise
+    except Exception:
+        logger.exception("quality analysis failed for connection %s", context.connection_id)
+        return Analysis(context, [], candidate_type, None, None)
+    rows = [_metric_row(context, s) for s in extraction.streams]
+    return Analysis(context, rows, candidate_type, extraction, state)
+
+
+def sample_detect(analysis: Analysis) -> None:
+    """The analysed sample was stored and is new: keep its counters for
+    the next sample, run the live detectors and write the issues they
+    raise, resolve, escalate (see :mod:`api.quality.detectors`)."""
+    extraction, state, context = analysis.extraction, analysis.state, analysis.context
+    if extraction is None or state is None:
+        return
+    try:
+        state.counters = _counters_prune(extraction)
+        marks = Marks(
+            own=STATE.marks_load(context.conference_id, context.participant_id),
+            peer=STATE.marks_load(context.conference_id, context.peer_id),
+        )
+        if extraction.media_flowed:
+            state.established = True
+        transitions = connectivity.grace_check(state, now=context.created_at)
+        transitions += streams_detect(state=state, extraction=extraction, marks=marks)
+        STATE.connection_save(state)
+        scope = IssueScope(
+            app_id=context.app_id,
+            conference_id=context.conference_id,
+            session_id=context.session_id,
+            participant_id=context.participant_id,
+            connection_id=context.connection_id,
+        )
+        transitions_apply(transitions=transitions, scope=scope)
+    except DatabaseError:
+        raise
+    except Exception:
+        logger.exception("quality analysis failed for connection %s", context.connection_id)
+
+
+def _counters_prune(extraction: metrics.Extraction) -> dict[str, dict]:
+    """Forget streams that left the report (e.g. after a renegotiation) so a
+    long call does not accumulate dead stats ids: once there are more than
+    twice as many counters as live ones, and more than 16."""
+    counters = extraction.counters
+    if len(counters) <= 16:
+        # The usual sample: no need to collect the live ids.
+        return counters
+    keep = {s.stats_id for s in extraction.streams} | set(_pair_keys(extraction))
+    if len(counters) <= 2 * len(keep):
+        return counters
+    return {key: value for key, value in counters.items() if key in keep}
+
+
+def _pair_keys(extraction: metrics.Extraction) -> list[str]:
+    keys = [key for key in extraction.counters if key.startswith("remote:")]
+    if extraction.pair is not None:
+        keys.append(f"pair:{extraction.pair.pair_id}")
+    return keys
