@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -86,6 +87,9 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            # Its own process group: stopping it stops granian's workers
+            # too, even if the main process is gone before them.
+            start_new_session=True,
         )
         threading.Thread(target=self._read, daemon=True).start()
         # granian says "Started worker-N" a moment before that worker
@@ -114,16 +118,21 @@ class Server:
         self._listening.set()  # a process that died will not listen: stop waiting
 
     def stop(self) -> str:
-        """Stop (SIGTERM) and return everything it wrote."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+        """Stop (SIGTERM to its process group) and return everything it wrote."""
+        if self.process is not None:
+            self._signal(signal.SIGTERM)
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._signal(signal.SIGKILL)
                 self.process.wait(10)
         self._exited.wait(10)
         return "".join(self.lines)
+
+    def _signal(self, number: int) -> None:
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, number)
 
     def output(self) -> str:
         return "".join(self.lines)
