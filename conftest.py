@@ -112,3 +112,17 @@ def pytest_collection_modifyitems(config, items):
 def _fast_password_hashing(settings):
     # The default hasher is deliberately slow; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _limits_forgotten():
+    """Rate-limit windows and login failures counted by one test are not
+    the next one's: the whole suite calls from 127.0.0.1 within minutes."""
+    yield
+    from django.core.cache import cache
+
+    if hasattr(cache, "delete_pattern"):  # Redis: only these keys, never the db
+        cache.delete_pattern("rl:*")
+        cache.delete_pattern("axes-*")
+    else:
+        cache.clear()

@@ -14,6 +14,7 @@ from ninja.renderers import BaseRenderer
 
 from api.common.errors import ApiError
 from api.common.pagination import PageRequest, page_request
+from api.common.views import error_response
 from api.query.schemas import CreatedAtParams, ErrorOut, PageParams
 from api.query.selectors.scope import CreatedAt, ordered
 
@@ -32,9 +33,7 @@ class JsonRenderer(BaseRenderer):
 
 
 def error(exc: ApiError) -> HttpResponse:
-    return HttpResponse(
-        orjson.dumps(exc.body()), status=exc.status, content_type="application/json; charset=utf-8"
-    )
+    return error_response(exc)
 
 
 def moment_utc(value: datetime | None, name: str) -> datetime | None:

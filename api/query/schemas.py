@@ -452,6 +452,10 @@ class LoginIn(Schema):
     password: str
 
 
+class CsrfOut(Out):
+    csrf_token: str
+
+
 class TokenIn(Schema):
     name: str
 

@@ -12,7 +12,6 @@ import re
 import secrets
 from datetime import timedelta
 
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
 from api.common.errors import ApiError
@@ -29,11 +28,6 @@ INTERVAL_MAX_MS = 600_000
 _DOMAIN_ENTRY = re.compile(
     r"^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?$"
 )
-
-# Password guessing: after this many failed logins for one username from one
-# address, that pair is refused for the rest of the window.
-LOGIN_FAILURES_ALLOWED = 10
-LOGIN_FAILURE_WINDOW_S = 15 * 60
 
 TOKEN_PREFIX = "pm_"
 # ``last_used_at`` is precise to this much: a script calling in a loop must
@@ -262,34 +256,3 @@ def api_token_authenticate(*, raw: str) -> User | None:
     if token.last_used_at is None or at - token.last_used_at >= TOKEN_TOUCH_INTERVAL:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=at)
     return token.user
-
-
-# -------------------------------------------------------------------- logins
-
-
-def _login_key(*, username: str, client_ip: str) -> str:
-    digest = hashlib.sha256(f"{client_ip}|{username.lower()}".encode()).hexdigest()[:32]
-    return f"login-failures:{digest}"
-
-
-def login_throttle_check(*, username: str, client_ip: str) -> None:
-    """Errors: ``rate_limited`` once this address failed to log in as this
-    user too often within the window. Counts live in the cache: shared by
-    every process with Redis, per process without."""
-    failures = cache.get(_login_key(username=username, client_ip=client_ip), 0)
-    if failures >= LOGIN_FAILURES_ALLOWED:
-        raise ApiError("rate_limited", "Too many failed logins. Try again later.")
-
-
-def login_failure_record(*, username: str, client_ip: str) -> None:
-    key = _login_key(username=username, client_ip=client_ip)
-    # add() starts the window only for the first failure; incr() is atomic.
-    cache.add(key, 0, LOGIN_FAILURE_WINDOW_S)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between the two calls
-        cache.set(key, 1, LOGIN_FAILURE_WINDOW_S)
-
-
-def login_failures_clear(*, username: str, client_ip: str) -> None:
-    cache.delete(_login_key(username=username, client_ip=client_ip))

@@ -80,6 +80,9 @@ CASES: dict[tuple[str, str], Case] = {
         outsider=UNAUTHORIZED,
         member=UNAUTHORIZED,
     ),
+    ("GET", "/auth/csrf"): Case(
+        request=_get(lambda t: "/auth/csrf"), outsider=NO_LEAK, member=NO_LEAK, anonymous=NO_LEAK
+    ),
     ("POST", "/auth/logout"): Case(
         request=_with_body(lambda t: "/auth/logout", lambda t: None), outsider=NO_LEAK, member=OK
     ),
