@@ -209,6 +209,7 @@ class Config:
         "INGEST_SPOOL_DIR", path, lambda values: values["data_dir"] / "spool"
     )
     ingest_spool_fsync_seconds: float = variable("INGEST_SPOOL_FSYNC_SECONDS", number, 1.0)
+    ingest_spool_resend_seconds: float = variable("INGEST_SPOOL_RESEND_SECONDS", number, 60.0)
     # Production behind a proxy (docs/deploy.md).
     static_root: Path = variable("STATIC_ROOT", path, lambda values: values["data_dir"] / "static")
     csrf_trusted_origins: list[str] = variable("CSRF_TRUSTED_ORIGINS", comma_list, [])

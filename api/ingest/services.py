@@ -32,6 +32,7 @@ from api.events.models import GenericEvent
 from api.events.services import event_store, fingerprint
 from api.ingest import sinks, tokens
 from api.quality import services as quality
+from api.tenancy.app_state import app_state_require
 from api.tenancy.models import App
 from api.tenancy.selectors import app_for_recording, app_of_api_key
 
@@ -55,10 +56,13 @@ def _announce(ended: calls.Ended) -> None:
 
 
 def _session(session_id: uuid.UUID) -> Session:
-    """The token's session (``invalid_token`` when gone); the request's log
-    lines name its app from here on."""
+    """The token's session (``invalid_token`` when gone, or when its app
+    or organization was deleted; ``app_not_recording`` when the app's
+    recording was switched off); the request's log lines name its app from
+    here on."""
     session = calls_read.session_get(session_id=session_id)
     app_identified(session.app_id)
+    app_state_require(session.app_id)
     return session
 
 
@@ -93,12 +97,14 @@ def recording_start(
 def session_start(*, claims: tokens.InitClaims, at: datetime, **fields: Any) -> str:
     """``POST /sessions``: a new session of the participant and conference
     a verified init token names, started at ``at``; returns its session
-    token. Raises ``invalid_token`` when what it names is gone. Not
+    token. Raises ``invalid_token`` when what it names is gone (its app
+    or organization too), ``app_not_recording``. Not
     idempotent (each call is a page load). ``fields``: see
     :func:`api.calls.services.session_create`."""
     participant, conference = calls_read.session_start_get(
         participant_id=claims.participant_id, conference_id=claims.conference_id
     )
+    app_state_require(conference.app_id)
     session = calls.session_create(conference=conference, participant=participant, at=at, **fields)
     quality.session_started(session=session)
     return tokens.session_token_issue(session_id=session.pk)

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 
 from api.common.errors import ApiError
 from api.common.time import now
+from api.tenancy.app_state import app_states_changed
 from api.tenancy.models import ApiToken, App, Membership, Organization, User, new_api_key
 
 # getStats() intervals outside this range are mistakes: below a second the
@@ -67,6 +68,7 @@ def organization_delete(*, organization: Organization) -> None:
     """Soft delete: the organization, its apps and their data disappear from
     the API and its apps' SDKs can no longer ``/initialize``; rows stay."""
     Organization.objects.filter(pk=organization.pk).update(is_active=False)
+    app_states_changed()  # running sessions of its apps stop at their next request
 
 
 # --------------------------------------------------------------- memberships
@@ -198,13 +200,17 @@ def app_update(
         changed.append("recording")
     if changed:
         app.save(update_fields=changed)
+    if recording is not None:
+        app_states_changed()
     return app
 
 
 def app_delete(*, app: App) -> None:
-    """Soft delete: the app and its data disappear from the API and its SDKs
-    can no longer ``/initialize``."""
+    """Soft delete: the app and its data disappear from the API, its SDKs
+    can no longer ``/initialize`` and its running sessions are refused
+    (``invalid_token``) from their next request."""
     App.objects.filter(pk=app.pk).update(is_active=False)
+    app_states_changed()
 
 
 def app_key_reset(*, app: App) -> App:

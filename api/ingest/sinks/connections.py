@@ -32,6 +32,7 @@ from api.common.logs import app_identified
 from api.events.writer import execute
 from api.quality import metrics
 from api.quality.analysis import SampleContext
+from api.tenancy.app_state import app_state_require
 
 
 @dataclass(frozen=True)
@@ -75,12 +76,16 @@ def connection_state_read(connection_id: uuid.UUID) -> ConnectionState | None:
 
 
 def connection_owned(state: ConnectionState | None, session_id: uuid.UUID) -> ConnectionState:
-    """``state`` if it is an open connection of ``session_id``. Raises
-    ``connection_not_found`` (unknown, or another session's: a token must
-    not learn that a connection id exists elsewhere) or ``connection_ended``."""
+    """``state`` if it is an open connection of ``session_id`` whose app may
+    still record. Raises ``connection_not_found`` (unknown, or another
+    session's: a token must not learn that a connection id exists
+    elsewhere), ``invalid_token`` and ``app_not_recording`` (the app's
+    state now, from the per-process map of api.tenancy.app_state: no SQL)
+    or ``connection_ended``."""
     if state is None or state.session_id != session_id:
         raise ApiError("connection_not_found")
     app_identified(state.app_id)  # the request's log lines name the app
+    app_state_require(state.app_id)
     if state.ended:
         raise ApiError("connection_ended")
     return state
