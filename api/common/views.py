@@ -98,8 +98,13 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def health(request: HttpRequest) -> HttpResponse:
-    """Liveness: the process answers. Nothing else is checked, so a database
-    outage does not get every web process restarted (that is /ready)."""
+    """Liveness, and whether the process can reach its database: 503 with
+    the catalogue's body while it cannot (the SDK routes and the query API
+    answer 503 then too). Migrations and Redis are /ready's business."""
+    database = _database_check(DEFAULT_DB_ALIAS)
+    if database != "ok":
+        error = ApiError("service_unavailable", f"Database {database}.")
+        return _json({**error.body(), "status": "unavailable"}, status=error.status)
     return HttpResponse(b'{"status":"ok"}', content_type="application/json")
 
 

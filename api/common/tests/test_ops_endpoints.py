@@ -24,8 +24,8 @@ def test_the_home_page_links_to_the_admin_and_the_docs(client):
 
 
 @pytest.mark.django_db
-def test_health_answers_without_the_database(client, django_assert_num_queries):
-    with django_assert_num_queries(0):
+def test_health_checks_the_database_with_one_statement(client, django_assert_num_queries):
+    with django_assert_num_queries(1):
         answer = client.get("/health")
 
     assert answer.status_code == 200
@@ -136,6 +136,7 @@ def test_a_client_cannot_claim_an_allowed_address_in_x_forwarded_for(client, met
     assert (spoofed.status_code, proxied.status_code) == (403, 200)
 
 
+@pytest.mark.django_db
 def test_every_answer_carries_a_fresh_request_id(client):
     first = client.get("/health")["X-Request-ID"]
     second = client.get("/health")["X-Request-ID"]
@@ -143,6 +144,7 @@ def test_every_answer_carries_a_fresh_request_id(client):
     assert re.fullmatch(r"[0-9a-f]{16,}", first) and first != second
 
 
+@pytest.mark.django_db
 def test_a_proxys_request_id_is_kept_only_behind_trusted_proxies(settings, client):
     settings.CONFIG = replace(settings.CONFIG, trusted_proxy_hops=1)
 
@@ -151,6 +153,7 @@ def test_a_proxys_request_id_is_kept_only_behind_trusted_proxies(settings, clien
     assert answer["X-Request-ID"] == "0123456789abcdef0123456789abcdef"
 
 
+@pytest.mark.django_db
 def test_a_clients_request_id_is_not_trusted(settings, client):
     settings.CONFIG = replace(settings.CONFIG, trusted_proxy_hops=0)
 
