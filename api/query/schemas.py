@@ -70,6 +70,15 @@ def page_of(schema: type, name: str) -> type:
     )
 
 
+def keyset_of(schema: type, name: str) -> type:
+    return create_model(
+        name,
+        __base__=Out,
+        results=(list[schema], ...),  # type: ignore[valid-type]
+        next=(str | None, ...),
+    )
+
+
 # ------------------------------------------------------------------ errors
 
 
@@ -545,20 +554,26 @@ class AppListParams(PageParams):
     organization_id: uuid.UUID | None = Field(None, alias="organizationId")
 
 
-class EventTypeParam(Schema):
+class EventListParams(Schema):
     type: str | None = Field(
         None,
         max_length=65,
         description="Only events of this type ('stats' for stats samples); "
         "'-X' for every type but X (the dashboard sends '-stats').",
     )
+    cursor: str | None = Field(
+        None,
+        max_length=200,
+        description="The 'next' of the previous page: event lists are paged by key "
+        "(each answer one page naming the next) unless 'offset' is given.",
+    )
 
 
-class ConferenceEventParams(PageParams, EventTypeParam):
+class ConferenceEventParams(PageParams, EventListParams):
     pass
 
 
-class CategoryEventParams(PageParams, CreatedAtParams, EventTypeParam):
+class CategoryEventParams(PageParams, CreatedAtParams, EventListParams):
     conference_id: uuid.UUID | None = Field(None, alias="conferenceId")
     participant_id: uuid.UUID | None = Field(None, alias="participantId")
 
