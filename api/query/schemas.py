@@ -135,6 +135,23 @@ class MemberOut(Out):
         return membership.user.email
 
 
+class InvitationOut(Out):
+    """An invitation; it says nothing of whether its user exists."""
+
+    id: uuid.UUID
+    organization: uuid.UUID = ref("organization_id")
+    organization_name: str
+    username: str
+    email: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime
+
+    @staticmethod
+    def resolve_organization_name(invitation: Any) -> str:
+        return invitation.organization.name
+
+
 class AppOut(Out):
     id: uuid.UUID
     name: str
@@ -473,8 +490,8 @@ class OrganizationIn(Schema):
     name: str
 
 
-class MemberAddIn(Schema):
-    username: str | None = Field(None, description="Username of an existing user.")
+class InvitationIn(Schema):
+    username: str | None = Field(None, description="Username of the person invited.")
     email: str | None = Field(None, description="Or their email address.")
     role: Role = "member"
 

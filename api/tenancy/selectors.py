@@ -15,11 +15,11 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from api.common.errors import ApiError
 from api.common.time import now
-from api.tenancy.models import App, AppUsageDay, Membership, Organization, User
+from api.tenancy.models import App, AppUsageDay, Invitation, Membership, Organization, User
 
 Role = Membership.Role
 
@@ -114,6 +114,35 @@ def members_of(*, organization: Organization) -> QuerySet[Membership]:
         Membership.objects.filter(organization=organization)
         .select_related("user")
         .order_by("created_at", "id")
+    )
+
+
+def invitations_pending(*, organization: Organization) -> QuerySet[Invitation]:
+    """An organization's invitations nobody answered yet, not lapsed."""
+    return Invitation.objects.filter(
+        organization=organization,
+        accepted_at__isnull=True,
+        declined_at__isnull=True,
+        expires_at__gt=now(),
+    ).order_by("created_at", "pk")
+
+
+def invitations_for(*, user: User) -> QuerySet[Invitation]:
+    """The pending invitations addressed to the user: by their username,
+    or by their email address (when they have one)."""
+    addressed = Q(username=user.username) & ~Q(username="")
+    if user.email:
+        addressed |= Q(username="", email__iexact=user.email)
+    return (
+        Invitation.objects.filter(
+            addressed,
+            accepted_at__isnull=True,
+            declined_at__isnull=True,
+            expires_at__gt=now(),
+            organization__is_active=True,
+        )
+        .select_related("organization")
+        .order_by("created_at", "pk")
     )
 
 

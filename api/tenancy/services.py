@@ -17,7 +17,15 @@ from django.db import IntegrityError, transaction
 from api.common.errors import ApiError
 from api.common.time import now
 from api.tenancy.app_state import app_states_changed
-from api.tenancy.models import ApiToken, App, Membership, Organization, User, new_api_key
+from api.tenancy.models import (
+    ApiToken,
+    App,
+    Invitation,
+    Membership,
+    Organization,
+    User,
+    new_api_key,
+)
 
 # getStats() intervals outside this range are mistakes: below a second the
 # browser spends its time in getStats(), above ten minutes nothing is seen.
@@ -89,7 +97,8 @@ def _organization_lock(organization_id) -> None:
 
 
 def membership_add(*, organization: Organization, user: User, role: str) -> Membership:
-    """Add an existing user. Errors: ``user_already_member``."""
+    """Add a user (the API does so only through an accepted invitation).
+    Errors: ``user_already_member``."""
     try:
         with transaction.atomic():
             return Membership.objects.create(organization=organization, user=user, role=role)
@@ -122,6 +131,98 @@ def membership_remove(*, membership: Membership) -> None:
     ):
         raise ApiError("last_owner")
     membership.delete()
+
+
+# --------------------------------------------------------------- invitations
+
+# An invitation not answered within this long lapses.
+INVITATION_DAYS = 14
+
+
+def invitation_create(
+    *,
+    organization: Organization,
+    invited_by: User,
+    role: str,
+    username: str | None = None,
+    email: str | None = None,
+) -> Invitation:
+    """Invite whoever has this username or email (one of the two) into the
+    organization with ``role``; they become a member when they accept
+    (:func:`invitation_accept`). Whether such a user exists is never
+    looked up here, so no answer built from this tells it. Errors:
+    ``missing_parameters`` (neither given), ``invalid_parameters``."""
+    username = (username or "").strip()
+    email = (email or "").strip()
+    if not username and not email:
+        raise ApiError("missing_parameters", "'username' or 'email' is required.")
+    if username and email:
+        raise ApiError("invalid_parameters", "Give 'username' or 'email', not both.")
+    if len(username) > 150:
+        raise ApiError("invalid_parameters", "'username' is longer than 150 characters.")
+    if email and (len(email) > 254 or "@" not in email.strip("@")):
+        raise ApiError("invalid_parameters", "'email' is not an email address.")
+    return Invitation.objects.create(
+        organization=organization,
+        username=username,
+        email=email,
+        role=role,
+        invited_by=invited_by,
+        expires_at=now() + timedelta(days=INVITATION_DAYS),
+    )
+
+
+def invitation_addressed_to(*, invitation: Invitation, user: User) -> bool:
+    if invitation.username:
+        return invitation.username == user.username
+    return bool(user.email) and invitation.email.lower() == user.email.lower()
+
+
+def _invitation_pending_for(*, invitation_id, user: User) -> Invitation:
+    invitation = (
+        Invitation.objects.select_for_update()
+        .filter(
+            pk=invitation_id,
+            accepted_at__isnull=True,
+            declined_at__isnull=True,
+            expires_at__gt=now(),
+            organization__is_active=True,
+        )
+        .first()
+    )
+    # Someone else's invitation is answered like one that does not exist.
+    if invitation is None or not invitation_addressed_to(invitation=invitation, user=user):
+        raise ApiError("not_found")
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, invitation_id, user: User) -> Membership:
+    """The user accepts an invitation addressed to them (by username or by
+    email): they become a member with the invited role. Errors:
+    ``not_found`` (unknown, someone else's, expired, answered already),
+    ``user_already_member``. Idempotent in effect: a second accept is a
+    ``not_found``."""
+    invitation = _invitation_pending_for(invitation_id=invitation_id, user=user)
+    membership = membership_add(
+        organization=invitation.organization, user=user, role=invitation.role
+    )
+    invitation.accepted_at = now()
+    invitation.save(update_fields=["accepted_at"])
+    return membership
+
+
+@transaction.atomic
+def invitation_decline(*, invitation_id, user: User) -> None:
+    """The user declines an invitation addressed to them. Errors: ``not_found``."""
+    invitation = _invitation_pending_for(invitation_id=invitation_id, user=user)
+    invitation.declined_at = now()
+    invitation.save(update_fields=["declined_at"])
+
+
+def invitation_revoke(*, invitation: Invitation) -> None:
+    """An owner withdraws a pending invitation."""
+    invitation.delete()
 
 
 # ---------------------------------------------------------------------- apps

@@ -63,6 +63,18 @@ def _app(t):
     return f"/apps/{t.app.pk}"
 
 
+def _invitation(t):
+    """A pending invitation of the tenant, addressed to nobody of the test."""
+    from api.tenancy.models import Invitation
+
+    invitation = Invitation.objects.filter(organization=t.organization).first()
+    if invitation is None:
+        invitation = services.invitation_create(
+            organization=t.organization, invited_by=t.owner, role="member", username="someone"
+        )
+    return invitation.pk
+
+
 def _owner_token(t):
     return ApiToken.objects.filter(user=t.owner).first().pk
 
@@ -123,10 +135,31 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/organizations/{organization_id}/members"): Case(
         request=_get(lambda t: f"{_org(t)}/members"), outsider=NOT_FOUND, member=OK
     ),
-    ("POST", "/organizations/{organization_id}/members"): Case(
-        request=_with_body(lambda t: f"{_org(t)}/members", lambda t: {"username": "drifter"}),
+    ("GET", "/organizations/{organization_id}/invitations"): Case(
+        request=_get(lambda t: f"{_org(t)}/invitations"), outsider=NOT_FOUND, member=FORBIDDEN
+    ),
+    ("POST", "/organizations/{organization_id}/invitations"): Case(
+        request=_with_body(lambda t: f"{_org(t)}/invitations", lambda t: {"username": "drifter"}),
         outsider=NOT_FOUND,
         member=FORBIDDEN,
+    ),
+    ("DELETE", "/organizations/{organization_id}/invitations/{invitation_id}"): Case(
+        request=_get(lambda t: f"{_org(t)}/invitations/{_invitation(t)}"),
+        outsider=NOT_FOUND,
+        member=FORBIDDEN,
+    ),
+    ("GET", "/invitations"): Case(
+        request=_get(lambda t: "/invitations"), outsider=NO_LEAK, member=NO_LEAK
+    ),
+    ("POST", "/invitations/{invitation_id}/accept"): Case(
+        request=_with_body(lambda t: f"/invitations/{_invitation(t)}/accept", lambda t: None),
+        outsider=NOT_FOUND,
+        member=NOT_FOUND,
+    ),
+    ("POST", "/invitations/{invitation_id}/decline"): Case(
+        request=_with_body(lambda t: f"/invitations/{_invitation(t)}/decline", lambda t: None),
+        outsider=NOT_FOUND,
+        member=NOT_FOUND,
     ),
     ("PUT", "/organizations/{organization_id}/members/{user_id}"): Case(
         request=_with_body(
@@ -371,6 +404,7 @@ def test_a_method_no_operation_takes_is_a_json_405(method, path, acme):
         .replace("{session_id}", str(acme.sessions[0].pk))
         .replace("{connection_id}", str(acme.connections[0].pk))
         .replace("{issue_id}", str(acme.issues[0].pk))
+        .replace("{invitation_id}", str(acme.organization.pk))
     )
 
     # when it is called with a method nothing takes there
