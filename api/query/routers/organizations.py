@@ -115,16 +115,19 @@ def member_list(request: AuthedRequest, organization_id: uuid.UUID) -> Any:
     return {"data": list(members_of(organization=membership.organization))}
 
 
+def _owned(request: AuthedRequest, organization_id: uuid.UUID) -> Organization:
+    return organization_get_for(
+        user=request.auth, organization_id=organization_id, role=OWNER
+    ).organization
+
+
 @router.get(
     "/organizations/{uuid:organization_id}/invitations",
     response={200: list_of(InvitationOut, "InvitationList"), **ERRORS},
 )
 def invitation_list(request: AuthedRequest, organization_id: uuid.UUID) -> Any:
     """Pending invitations (owners only)."""
-    membership = organization_get_for(
-        user=request.auth, organization_id=organization_id, role=OWNER
-    )
-    return {"data": list(invitations_pending(organization=membership.organization))}
+    return {"data": list(invitations_pending(organization=_owned(request, organization_id)))}
 
 
 @router.post(
@@ -137,11 +140,8 @@ def invitation_create(
     """Invite someone by username or email (owners only); they become a
     member when they accept (``POST /v1/invitations/<id>/accept``). The
     answer is the same whether or not such a user exists."""
-    membership = organization_get_for(
-        user=request.auth, organization_id=organization_id, role=OWNER
-    )
     invitation = services.invitation_create(
-        organization=membership.organization,
+        organization=_owned(request, organization_id),
         invited_by=request.auth,
         role=payload.role,
         username=payload.username,
@@ -158,12 +158,8 @@ def invitation_revoke(
     request: AuthedRequest, organization_id: uuid.UUID, invitation_id: uuid.UUID
 ) -> Any:
     """Withdraw a pending invitation (owners only)."""
-    membership = organization_get_for(
-        user=request.auth, organization_id=organization_id, role=OWNER
-    )
-    invitation = (
-        invitations_pending(organization=membership.organization).filter(pk=invitation_id).first()
-    )
+    pending = invitations_pending(organization=_owned(request, organization_id))
+    invitation = pending.filter(pk=invitation_id).first()
     if invitation is None:
         raise ApiError("not_found")
     services.invitation_revoke(invitation=invitation)
