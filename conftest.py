@@ -83,8 +83,17 @@ def organization(db) -> Organization:
 
 @pytest.fixture
 def app(organization) -> App:
+    """The captured calls' app. It keeps addresses and names as sent (its
+    privacy switches off), so that tests of storage compare with the SDK's
+    bodies; the privacy defaults are tested on apps of their own
+    (api/ingest/tests/test_privacy.py)."""
     return App.objects.create(
-        organization=organization, name="Acme video", api_key=CAPTURED_API_KEY, interval=10000
+        organization=organization,
+        name="Acme video",
+        api_key=CAPTURED_API_KEY,
+        interval=10000,
+        address_privacy="keep",
+        keep_user_names=True,
     )
 
 

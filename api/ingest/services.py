@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from api.calls import selectors as calls_read
@@ -28,11 +29,12 @@ from api.calls import services as calls
 from api.calls.models import Connection, Session, Track
 from api.common.errors import ApiError
 from api.common.logs import app_identified
+from api.events import privacy
 from api.events.models import GenericEvent
 from api.events.services import event_store, fingerprint
 from api.ingest import sinks, tokens
 from api.quality import services as quality
-from api.tenancy.app_state import app_state_require
+from api.tenancy.app_state import app_state, app_state_require
 from api.tenancy.models import App
 from api.tenancy.selectors import app_for_recording, app_of_api_key
 
@@ -53,6 +55,16 @@ def _announce(ended: calls.Ended) -> None:
         quality.conference_ended(conference=conference, at=at)
     for session, at in ended.sessions:
         quality.session_ended(session=session, at=at)
+
+
+def _private(app_id: uuid.UUID, data: Any) -> Any:
+    """An event's data as the app's privacy switches keep it: addresses
+    truncated or hashed, ICE credentials and fingerprints removed
+    (api.events.privacy)."""
+    if data is None or isinstance(data, bool | int | float):
+        return data
+    mode = app_state(app_id).address_privacy
+    return privacy.data_scrub(data, mode=mode, secret=settings.SECRET_KEY)
 
 
 def _session(session_id: uuid.UUID) -> Session:
@@ -88,7 +100,8 @@ def recording_start(
         conference_id=conference_id,
         conference_name=conference_name,
         participant_id=participant_id,
-        participant_name=participant_name,
+        # A person's name is kept only where the app says so.
+        participant_name=participant_name if app.keep_user_names else None,
     )
     token = tokens.init_token_issue(participant_id=participant.pk, conference_id=conference.pk)
     return app, token
@@ -204,7 +217,7 @@ def _event_apply(
         session=session,
         category=event.category,
         type=event.name,
-        data=event.data,
+        data=_private(session.app_id, event.data),
         at=event.at,
         fingerprint=fingerprint(route=event.route, body=event.body),
         is_retry=event.is_retry,
@@ -247,6 +260,8 @@ def connection_add(
     own_id = calls_read.participant_external_id(participant_id=session.participant_id)
     if own_id is not None and own_id == event.peer_ref:
         raise ApiError("participant_equal_peer")
+    if not app_state(session.app_id).keep_user_names:
+        peer_name = None
     peer = calls.participant_get_or_create(
         app=session.app_id, participant_id=event.peer_ref, participant_name=peer_name, is_sfu=is_sfu
     )

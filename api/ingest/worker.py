@@ -41,7 +41,7 @@ from api.common.ids import uuid7_seconds
 from api.events.codec import report_compress
 from api.events.writer import SampleRow, SampleToStore, rows_insert, samples_insert
 from api.ingest.sinks.codec import QueuedSample, message_decode
-from api.ingest.sinks.connections import connection_type_seen, sample_context
+from api.ingest.sinks.connections import connection_type_seen, report_private, sample_context
 from api.quality import analysis as quality
 from api.quality.models import TrackMetric
 
@@ -120,7 +120,12 @@ def batch_store(samples: list[QueuedSample]) -> tuple[int, int]:
     # foreign keys are checked: drop such samples first, in one query.
     wanted = {s.connection_id for s in samples}
     existing = set(Connection.objects.filter(pk__in=wanted).values_list("pk", flat=True))
-    kept = [s for s in samples if s.connection_id in existing]
+    # Addresses scrubbed as each app says, before anything is stored.
+    kept = [
+        replace(s, raw=report_private(s.state.app_id, s.raw)[1])
+        for s in samples
+        if s.connection_id in existing
+    ]
     dropped = len(samples) - len(kept)
     if dropped:
         logger.error(

@@ -1,5 +1,6 @@
 """What every SDK request must know about its app: is it (and its
-organization) still active, is it recording. Hot path: kept per process.
+organization) still active, is it recording, what of the addresses and
+names it sends may be kept. Hot path: kept per process.
 
 Tokens outlive the state they were issued under: an app deleted, its
 organization deleted, or its recording switched off must stop the sessions
@@ -41,6 +42,8 @@ class AppState:
     active: bool  # the app and its organization exist and are active
     recording: bool
     read_at: float
+    address_privacy: str = "truncate"
+    keep_user_names: bool = False
 
 
 _states: dict[uuid.UUID, AppState] = {}
@@ -68,12 +71,24 @@ def _read(app_id: uuid.UUID, now: float) -> AppState:
 
     row = (
         App.objects.filter(pk=app_id)
-        .values_list("is_active", "organization__is_active", "recording")
+        .values_list(
+            "is_active",
+            "organization__is_active",
+            "recording",
+            "address_privacy",
+            "keep_user_names",
+        )
         .first()
     )
     if row is None:
         return AppState(active=False, recording=False, read_at=now)
-    return AppState(active=bool(row[0] and row[1]), recording=bool(row[2]), read_at=now)
+    return AppState(
+        active=bool(row[0] and row[1]),
+        recording=bool(row[2]),
+        read_at=now,
+        address_privacy=row[3],
+        keep_user_names=bool(row[4]),
+    )
 
 
 def app_state(app_id: uuid.UUID) -> AppState:
@@ -90,7 +105,7 @@ def app_state(app_id: uuid.UUID) -> AppState:
     return state
 
 
-def app_state_require(app_id: uuid.UUID) -> None:
+def app_state_require(app_id: uuid.UUID) -> AppState:
     """Raises ``invalid_token`` when the app or its organization was
     deleted or deactivated (what the token speaks for is gone), and
     ``app_not_recording`` when its recording is off (both are errors the
@@ -100,6 +115,7 @@ def app_state_require(app_id: uuid.UUID) -> None:
         raise ApiError("invalid_token")
     if not state.recording:
         raise ApiError("app_not_recording")
+    return state
 
 
 def _forget() -> None:

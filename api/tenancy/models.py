@@ -70,6 +70,12 @@ class Membership(models.Model):
         return f"{self.user} in {self.organization} ({self.role})"
 
 
+class AddressPrivacy(models.TextChoices):
+    TRUNCATE = "truncate", "truncate"
+    HASH = "hash", "hash"
+    KEEP = "keep", "keep"
+
+
 class App(models.Model):
     """An application monitored through the SDK, authenticated by its api key."""
 
@@ -90,6 +96,25 @@ class App(models.Model):
     recording = models.BooleanField(default=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Privacy (docs/security.md): what is kept of what the SDK sends.
+    address_privacy = models.CharField(
+        max_length=8,
+        choices=AddressPrivacy.choices,
+        default=AddressPrivacy.TRUNCATE,
+        help_text="IP addresses of ICE candidates, SDP and stats, before storage: "
+        "truncated to their /24 (IPv6 /48), hashed, or kept. ICE credentials and "
+        "fingerprints are always removed.",
+    )
+    keep_user_names = models.BooleanField(
+        default=False,
+        help_text="Store the userName and peerName the SDK sends (off: only the ids).",
+    )
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Calls older than this many days are deleted with all their data "
+        "(empty: STATS_RETENTION_DAYS for stats samples, calls kept).",
+    )
 
     class Meta:
         ordering = ["created_at"]

@@ -171,7 +171,9 @@ def app_for_recording(*, api_key: Any, origin: str | None) -> App:
     ``app_not_recording`` when the app's recording is off, and
     ``domain_not_allowed`` when the app names its domains and the page's
     ``Origin`` is not one of them. One query."""
-    app = app_of_api_key(api_key=api_key, fields=("id", "recording", "domain", "interval"))
+    app = app_of_api_key(
+        api_key=api_key, fields=("id", "recording", "domain", "interval", "keep_user_names")
+    )
     if not app.recording:
         raise ApiError("app_not_recording")
     if app.domain and not origin_allowed(domain=app.domain, origin=origin):

@@ -23,16 +23,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from api.calls import services as calls
 from api.calls.models import Connection
 from api.common.errors import ApiError
 from api.common.logs import app_identified
+from api.events import privacy
 from api.events.writer import execute
 from api.quality import metrics
 from api.quality.analysis import SampleContext
-from api.tenancy.app_state import app_state_require
+from api.tenancy.app_state import app_state, app_state_require
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,18 @@ def connection_owned(state: ConnectionState | None, session_id: uuid.UUID) -> Co
     if state.ended:
         raise ApiError("connection_ended")
     return state
+
+
+def report_private(app_id: uuid.UUID, raw: bytes) -> tuple[dict, bytes]:
+    """A stats report (the JSON bytes the SDK sent) as its app's privacy
+    switch keeps it: parsed, and the bytes to store (re-encoded unless the
+    app keeps addresses)."""
+    data = orjson.loads(raw)
+    mode = app_state(app_id).address_privacy
+    if mode == privacy.KEEP:
+        return data, raw
+    data = privacy.report_scrub(data, mode=mode, secret=settings.SECRET_KEY)
+    return data, orjson.dumps(data)
 
 
 # ------------------------------------------------- the queued sink's cache
