@@ -135,6 +135,10 @@ class MemberOut(Out):
         return membership.user.email
 
 
+class ErasureOut(Out):
+    removed: dict[str, int] = Field(description="Rows removed, per model ('events.GenericEvent').")
+
+
 class InvitationOut(Out):
     """An invitation; it says nothing of whether its user exists."""
 

@@ -7,7 +7,6 @@ import re
 from dataclasses import replace
 
 import pytest
-from django.test import RequestFactory
 from django.urls import reverse
 
 TOKEN = "m" * 40
@@ -51,16 +50,10 @@ def test_ready_checks_the_database_and_the_migrations(client, settings):
 
 
 def _wsgi_get(path: str, host: str) -> tuple[str, dict[str, str], bytes]:
-    from api.wsgi import application
+    # /health reads the database: the request must leave the test's connection open.
+    from api.ingest.tests.test_handler import wsgi
 
-    environ = RequestFactory().get(path, HTTP_HOST=host).environ
-    seen: dict = {}
-
-    def start_response(status, headers, exc_info=None):
-        seen["status"], seen["headers"] = status, dict(headers)
-
-    body = b"".join(application(environ, start_response))
-    return seen["status"], seen["headers"], body
+    return wsgi("GET", path, host=host)
 
 
 @pytest.mark.django_db

@@ -253,6 +253,11 @@ CASES: dict[tuple[str, str], Case] = {
         outsider=NOT_FOUND,
         member=OK,
     ),
+    ("DELETE", "/participants/{participant_id}"): Case(
+        request=_get(lambda t: f"/participants/{t.participants[0].pk}"),
+        outsider=NOT_FOUND,
+        member=FORBIDDEN,
+    ),
     ("GET", "/sessions"): Case(
         request=_get(lambda t: "/sessions", conferenceId=_conf), outsider=NOT_FOUND, member=OK
     ),
