@@ -247,6 +247,9 @@ class Config:
     rate_limit_query: str | None = variable(
         "RATE_LIMIT_QUERY", rate, "2000/m", empty_is_unset=False
     )
+    # Per-app budgets (api.ingest.budget): 0 for none.
+    stats_budget_per_minute: int = variable("STATS_BUDGET_PER_MINUTE", count, 0)
+    app_sessions_per_day: int = variable("APP_SESSIONS_PER_DAY", count, 0)
     # Failed logins that lock an account, and an address, out (django-axes).
     login_failure_limit: int = variable("LOGIN_FAILURE_LIMIT", count, 10)
     login_lockout_minutes: int = variable("LOGIN_LOCKOUT_MINUTES", count, 15)

@@ -32,7 +32,7 @@ from api.common.logs import app_identified
 from api.events import privacy
 from api.events.models import GenericEvent
 from api.events.services import event_store, fingerprint
-from api.ingest import sinks, tokens
+from api.ingest import budget, sinks, tokens
 from api.quality import services as quality
 from api.tenancy.app_state import app_state, app_state_require
 from api.tenancy.models import App
@@ -95,6 +95,7 @@ def recording_start(
     ``app_not_recording``, ``domain_not_allowed``. Idempotent but for the
     token's issue time."""
     app = app_for_recording(api_key=api_key, origin=origin)
+    budget.session_quota_use(app_id=app.pk)
     conference, participant = calls.conference_join(
         app=app,
         conference_id=conference_id,

@@ -30,6 +30,7 @@ from api.events.writer import (
     sample_with_rows_insert,
     samples_insert,
 )
+from api.ingest import budget
 from api.ingest.body import StatsSampleIn
 from api.ingest.sinks.connections import (
     connection_owned,
@@ -86,6 +87,7 @@ class DirectSink:
                             rows=analysis.metric_rows,
                         )
             (metrics.STATS_STORED if new else metrics.STATS_DUPLICATES).inc()
+            budget.stats_counted(state.app_id)
             if new:
                 connection_type_seen(
                     state=state,

@@ -31,6 +31,7 @@ from django.conf import settings
 
 from api.common.errors import ApiError
 from api.common.ids import uuid7
+from api.ingest import budget
 from api.ingest.body import StatsSampleIn
 from api.ingest.sinks.codec import message_encode
 from api.ingest.sinks.connections import connection_cached, connection_ended_seen
@@ -206,6 +207,7 @@ class QueuedSink:
                 # Not accepted: the SDK retries, so nothing is lost.
                 logger.warning("stats spool refused a sample: %s", exc)
                 raise ApiError("service_unavailable") from exc
+            budget.stats_counted(state.app_id)
             return
         try:
             (result,) = self.send([(connection_hex, message)], keep=False)
@@ -215,6 +217,7 @@ class QueuedSink:
         if result < 0:
             _ended_seen(connection_hex)
             raise ApiError("connection_ended")
+        budget.stats_counted(state.app_id)
 
 
 def _ended_seen(connection_hex: bytes) -> None:

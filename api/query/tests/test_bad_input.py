@@ -6,6 +6,8 @@ PostgreSQL (which refuses NUL in text)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from django.test import Client
 
@@ -175,7 +177,7 @@ def test_allowed_hosts_applies_to_the_sdks_lean_lane(settings, app):
 
 def test_get_url_with_a_bad_host_is_a_4xx_not_a_500(settings, app):
     settings.ALLOWED_HOSTS = ["monitor.example.com"]
-    settings.CONFIG = __import__("dataclasses").replace(settings.CONFIG, web_domain="")
+    settings.CONFIG = replace(settings.CONFIG, web_domain="")
     body = b'{"apiKey": "' + CAPTURED_API_KEY.encode() + b'", "conferenceId": "c", "userId": "u"}'
 
     status, _, answer = wsgi("POST", "/v1/services/get-url", body, host="evil.example")
