@@ -135,3 +135,49 @@ def _limits_forgotten():
         cache.delete_pattern("axes-*")
     else:
         cache.clear()
+
+
+# ------------------------------------------------------- the suite's logs
+
+
+class SuiteLog:
+    """Every line the server's log handler would have written during the
+    suite (same filter and formatter), and the secrets that must never be
+    in one: the api key of every app created, the configured secrets."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.api_keys: set[str] = {CAPTURED_API_KEY}
+
+
+SUITE_LOG = SuiteLog()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_log_captured():
+    import logging
+
+    from django.db.models.signals import post_save
+
+    from api.common.logs import PlainFormatter, RequestContextFilter
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                SUITE_LOG.lines.append(self.format(record))
+            except Exception:  # a record that cannot be formatted is not written either
+                pass
+
+    handler = Capture(level=logging.DEBUG)
+    handler.addFilter(RequestContextFilter())
+    handler.setFormatter(PlainFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+
+    def key_seen(sender, instance, **kwargs) -> None:
+        SUITE_LOG.api_keys.add(instance.api_key)
+
+    post_save.connect(key_seen, sender=App, dispatch_uid="suite-log-api-keys")
+    yield SUITE_LOG
+    root.removeHandler(handler)
+    post_save.disconnect(dispatch_uid="suite-log-api-keys", sender=App)
