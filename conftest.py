@@ -3,6 +3,7 @@ SDK (JSON bodies sent as text/plain, token in the body)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -163,10 +164,9 @@ def _suite_log_captured():
 
     class Capture(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            try:
+            # A record that cannot be formatted is not written either.
+            with contextlib.suppress(Exception):
                 SUITE_LOG.lines.append(self.format(record))
-            except Exception:  # a record that cannot be formatted is not written either
-                pass
 
     handler = Capture(level=logging.DEBUG)
     handler.addFilter(RequestContextFilter())
