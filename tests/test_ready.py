@@ -1,6 +1,6 @@
 """/ready tells a load balancer whether to send traffic: a server process
 whose database or Redis is unreachable, or whose migrations are not all
-applied, answers 503 with the error body; /health still answers 200."""
+applied, answers 503 with the error body; so does /health while the database is down."""
 
 from __future__ import annotations
 

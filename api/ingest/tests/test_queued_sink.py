@@ -340,3 +340,39 @@ def test_revoked_recording_stops_queued_stats_without_sql(call, queued, django_a
 
     assert answer.status == 400
     assert answer.json["error_code"] == "app_not_recording"
+
+
+def test_a_web_node_that_cannot_reach_redis_answers_503_not_2xx(call, queued, settings):
+    # given the sink without its spool, and Redis gone (nothing listens there)
+    if settings.CONFIG.ingest_spool:
+        pytest.skip("the spool accepts while it can keep: its limit is test_spool's")
+    alice, link = call
+    assert alice.stats(link, stats_report()).status == 200
+    reachable = settings.CONFIG
+    settings.CONFIG = replace(reachable, redis_host="redis://127.0.0.1:1/0")
+    try:
+        answer = alice.stats(link, next_report(stats_report()))
+    finally:
+        settings.CONFIG = reachable  # the fixture's clean-up speaks to the real Redis
+
+    # then the sample is refused (the SDK sends it again), not acknowledged and lost
+    assert answer.status == 503
+    assert answer.json["error_code"] == "service_unavailable"
+
+
+def test_the_worker_stores_queued_reports_with_their_addresses_scrubbed(call, queued, app):
+    from api.tenancy.app_state import app_states_changed
+    from api.tenancy.models import App
+
+    App.objects.filter(pk=app.pk).update(address_privacy="truncate")
+    app_states_changed()
+    alice, link = call
+    report = stats_report()
+    report["connection"]["local"]["address"] = "198.51.100.99"
+
+    assert alice.stats(link, report).status == 200
+    drain()
+
+    local = StatsSample.objects.get().data["connection"]["local"]
+    assert local["address"] == "198.51.100.0"
+    assert "usernameFragment" not in local
