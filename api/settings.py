@@ -40,6 +40,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "corsheaders",
+    # Webhook deliveries run as tasks (django-tasks), stored in the
+    # database and run by `manage.py db_worker` (docker/start db_worker).
+    "django_tasks",
+    "django_tasks_db",
     # Only for the docs page: with ninja installed, Swagger UI is served from
     # its bundled static files instead of a CDN (the server may be offline).
     "ninja",
@@ -48,9 +52,18 @@ INSTALLED_APPS = [
     "api.calls",
     "api.events",
     "api.quality",
+    "api.webhooks",
     "api.ingest",
     "api.query",
+    "api.interop",
 ]
+
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default"],
+    }
+}
 
 MIDDLEWARE = [
     # First, so that it times and counts everything below it.

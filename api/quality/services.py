@@ -28,6 +28,7 @@ from api.quality.catalogue import CATALOGUE
 from api.quality.detectors import connectivity
 from api.quality.detectors.engine import ESCALATE, PEAK, RAISE, RESOLVE, Transition
 from api.quality.models import Issue, TrackMetric
+from api.quality.signals import conference_closed, issue_changed
 from api.quality.state import STATE, ConnectionState
 
 logger = logging.getLogger("api.quality")
@@ -85,6 +86,7 @@ def issue_open(
         ],
         ignore_conflicts=True,
     )
+    issue_changed.send(Issue, action="raised", scope=scope, code=code, subject=subject, at=at)
 
 
 def _open_issues(code: str, subject: str):
@@ -130,7 +132,12 @@ def transitions_apply(*, transitions: list[Transition], scope: IssueScope) -> No
                 resolved_at=t.resolved_at,
             )
         elif t.action == RESOLVE:
-            issue_resolve(code=t.code, subject=t.subject, at=t.at, peak=t.peak, evidence=t.evidence)
+            if issue_resolve(
+                code=t.code, subject=t.subject, at=t.at, peak=t.peak, evidence=t.evidence
+            ):
+                issue_changed.send(
+                    Issue, action="resolved", scope=scope, code=t.code, subject=t.subject, at=t.at
+                )
         elif t.action == ESCALATE:
             _open_issues(t.code, t.subject).update(type=t.severity, peak_value=t.peak)
         elif t.action == PEAK:
@@ -472,3 +479,4 @@ def conference_ended(*, conference: Any, at: datetime) -> None:
     ):
         STATE.connection_drop(connection_id)
     STATE.conference_drop(conference.pk)
+    conference_closed.send(Issue, conference=conference, at=at)
