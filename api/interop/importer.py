@@ -46,6 +46,7 @@ from api.quality import analysis as quality
 from api.quality import services as quality_services
 from api.quality.models import Issue, TrackMetric
 from api.tenancy.models import App
+from api.webhooks import services as webhooks
 
 ROUTE = "import"
 # Samples and metric rows are written this many samples at a time.
@@ -90,7 +91,8 @@ def dump_import(
     started = time.perf_counter()
     interval_ms = float(app.interval or settings.CONFIG.stats_interval_ms)
     dump = dump_read(raw, keep_every_ms=interval_ms, max_bytes=import_max_bytes())
-    with transaction.atomic():
+    # A dump is history: its issues are not news for the app's webhooks.
+    with webhooks.muted(), transaction.atomic():
         replay = _Replay(app=app, dump=dump, filename=filename)
         replay.run(progress)
         issues = Issue.objects.filter(conference_id=replay.conference.pk).count()
