@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from typing import Any
 
 import orjson
 import pytest
@@ -39,9 +40,8 @@ def _streamed(response) -> bytes:
 def _export(client: ApiClient, path: str, **params) -> tuple[int, str, bytes]:
     from urllib.parse import urlencode
 
-    response = client.client.get(
-        f"{path}?{urlencode(params)}" if params else path, **client.headers
-    )
+    http: Any = client.client
+    response = http.get(f"{path}?{urlencode(params)}" if params else path, **client.headers)
     body = _streamed(response) if response.status_code == 200 else response.content
     return response.status_code, response["Content-Type"], body
 
