@@ -162,3 +162,9 @@ def test_an_unknown_role_is_refused_with_the_usage(compose_env):
 
     assert done.returncode == 2
     assert "usage:" in done.stderr
+
+
+def test_the_db_worker_role_runs_the_queued_tasks(compose_env, api):
+    done = start("db_worker", "--batch", env=compose_env)
+
+    assert done.returncode == 0, done.stderr

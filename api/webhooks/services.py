@@ -21,9 +21,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.timezone import now
 
 from api.common.errors import ApiError
-from api.common.time import iso, now
+from api.common.time import iso
 from api.tenancy.models import App
 from api.webhooks.models import EVENT_TYPES, TEST_EVENT, Endpoint
 from api.webhooks.signing import secret_new

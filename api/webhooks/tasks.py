@@ -15,10 +15,11 @@ from urllib.parse import urlsplit
 
 import orjson
 from django.db import transaction
+from django.utils.timezone import now
 from django_tasks import task
 
 from api.calls.models import Conference
-from api.common.time import iso, now
+from api.common.time import iso
 from api.quality.models import Issue
 from api.quality.selectors import conference_quality_summary, issue_as_dict
 from api.webhooks import signing, targets

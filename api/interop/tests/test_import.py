@@ -282,3 +282,12 @@ def test_the_command_reports_a_refused_file_and_fails(tenant, tmp_path):
 
     assert "dump_unrecognised" in err.getvalue()
     _nothing_stored()
+
+
+@pytest.mark.django_db
+def test_imported_dumps_are_in_the_admin(admin_client, owner, tenant):
+    from api.common.tests.admin_pages import admin_page_failures
+
+    _imported(owner, tenant, "clean", "rtcstats")
+
+    assert admin_page_failures(admin_client, ImportedDump) == []
