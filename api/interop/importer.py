@@ -39,7 +39,7 @@ from api.events.models import GenericEvent
 from api.events.writer import SampleRow, SampleToStore, rows_insert, sample_prepare, samples_insert
 from api.ingest import services as ingest
 from api.ingest.sinks.connections import ConnectionState, sample_context
-from api.interop.dumps import Dump, PeerConnectionDump, at_of, dump_read
+from api.interop.dumps import Dump, DumpError, PeerConnectionDump, at_of, dump_read
 from api.interop.models import ImportedDump
 from api.interop.reports import sdk_sample
 from api.quality import analysis as quality
@@ -90,7 +90,11 @@ def dump_import(
     :class:`api.interop.dumps.DumpError` for a file it refuses."""
     started = time.perf_counter()
     interval_ms = float(app.interval or settings.CONFIG.stats_interval_ms)
-    dump = dump_read(raw, keep_every_ms=interval_ms, max_bytes=import_max_bytes())
+    try:
+        dump = dump_read(raw, keep_every_ms=interval_ms, max_bytes=import_max_bytes())
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        # A structure no rule above foresaw: still the file's fault.
+        raise DumpError("dump_invalid", f"The dump is malformed ({type(exc).__name__}).") from exc
     # A dump is history: its issues are not news for the app's webhooks.
     with webhooks.muted(), transaction.atomic():
         replay = _Replay(app=app, dump=dump, filename=filename)

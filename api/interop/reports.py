@@ -22,6 +22,13 @@ from typing import Any
 KINDS = ("audio", "video")
 
 
+def _ref(report: dict[str, dict], value: Any) -> dict | None:
+    """The object a reference field names (ids are strings; anything else
+    names nothing)."""
+    found = report.get(value) if isinstance(value, str) else None
+    return found if isinstance(found, dict) else None
+
+
 def _clean(stat: dict) -> dict:
     return {k: v for k, v in stat.items() if not k.startswith("[")}
 
@@ -34,7 +41,7 @@ def _kind(stat: dict) -> str | None:
 def selected_pair(report: dict[str, dict]) -> dict | None:
     for stat in report.values():
         if stat.get("type") == "transport":
-            pair = report.get(stat.get("selectedCandidatePairId") or "")
+            pair = _ref(report, stat.get("selectedCandidatePairId"))
             if pair is not None:
                 return pair
     pairs = [
@@ -46,7 +53,16 @@ def selected_pair(report: dict[str, dict]) -> dict | None:
     ]
     if not pairs:
         return None
-    return max(pairs, key=lambda p: (p.get("bytesReceived") or 0) + (p.get("bytesSent") or 0))
+
+    def carried(pair: dict) -> float:
+        total = 0.0
+        for key in ("bytesReceived", "bytesSent"):
+            value = pair.get(key)
+            if isinstance(value, int | float):
+                total += value
+        return total
+
+    return max(pairs, key=carried)
 
 
 def sdk_sample(report: dict[str, dict]) -> dict[str, Any]:
@@ -54,6 +70,8 @@ def sdk_sample(report: dict[str, dict]) -> dict[str, Any]:
     data: dict[str, Any] = {kind: {"inbound": [], "outbound": []} for kind in KINDS}
     remote: dict[str, Any] = {kind: {"inbound": [], "outbound": []} for kind in KINDS}
     for stat in report.values():
+        if not isinstance(stat, dict):
+            continue
         kind_of = stat.get("type")
         if kind_of not in {
             "inbound-rtp",
@@ -66,7 +84,7 @@ def sdk_sample(report: dict[str, dict]) -> dict[str, Any]:
         if kind is None:
             continue
         out = _clean(stat)
-        codec = report.get(stat.get("codecId") or "")
+        codec = _ref(report, stat.get("codecId"))
         if codec is not None:
             for key in ("mimeType", "clockRate", "payloadType"):
                 if key in codec:
@@ -75,7 +93,7 @@ def sdk_sample(report: dict[str, dict]) -> dict[str, Any]:
             out["track"] = {}
             data[kind]["inbound"].append(out)
         elif kind_of == "outbound-rtp":
-            source = report.get(stat.get("mediaSourceId") or "")
+            source = _ref(report, stat.get("mediaSourceId"))
             out["track"] = _clean(source) if source is not None else {}
             data[kind]["outbound"].append(out)
         elif kind_of == "remote-inbound-rtp":
@@ -86,7 +104,7 @@ def sdk_sample(report: dict[str, dict]) -> dict[str, Any]:
     if pair is not None:
         connection = _clean(pair)
         for side, ref in (("local", "localCandidateId"), ("remote", "remoteCandidateId")):
-            candidate = report.get(pair.get(ref) or "")
+            candidate = _ref(report, pair.get(ref))
             if candidate is not None:
                 connection[side] = _clean(candidate)
         data["connection"] = connection

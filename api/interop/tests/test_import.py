@@ -291,3 +291,41 @@ def test_imported_dumps_are_in_the_admin(admin_client, owner, tenant):
     _imported(owner, tenant, "clean", "rtcstats")
 
     assert admin_page_failures(admin_client, ImportedDump) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b'{"PeerConnections": {}}', "dump_invalid"),
+        (b'{"PeerConnections": {"1-1": []}}', "dump_invalid"),
+        (b'{"PeerConnections": {"1-1": {"updateLog": "x", "stats": {}}}}', "dump_invalid"),
+        (
+            b'{"PeerConnections": {"1-1": {"stats": {"a-b": {"values": "[1", "statsType": "x"}}}}}',
+            "dump_invalid",
+        ),
+        (
+            b'{"PeerConnections": {"1-1": {"stats": {"a-b": {"values": "[1]", "statsType": "ssrc"}}}}}',
+            "dump_invalid",
+        ),
+        (b"RTCStatsDump\n", "dump_truncated"),
+        (b'RTCStatsDump\n{"fileFormat": 2}\n["create", "1-1", {}, 1]\n', "dump_invalid"),
+        (b'RTCStatsDump\n{"fileFormat": 3}\n"just a string"\n', "dump_invalid"),
+        (b'RTCStatsDump\n{"fileFormat": 3}\n["getStats", "1-1", 7, 1]\n', "dump_invalid"),
+        (b'RTCStatsDump\n{"fileFormat": 3}\n["getStats", "1-1", {}, "late"]\n', "dump_invalid"),
+        (
+            b'RTCStatsDump\n{"fileFormat": 3}\n["getStats", "1-1", {"T": {"type": "transport",'
+            b' "selectedCandidatePairId": ["x"]}, "I": {"type": "inbound-rtp", "kind": "audio",'
+            b' "codecId": {"a": 1}, "packetsReceived": "many"}}, 1]\n',
+            None,
+        ),
+    ],
+)
+def test_malformed_dumps_are_a_4xx_never_a_500(owner, tenant, raw, code):
+    answer = upload(owner, tenant.app.pk, "odd.txt", raw)
+
+    if code is None:  # odd values inside reports are ignored, as the live path ignores them
+        assert answer.status == 201, answer
+        return
+    assert (answer.status, answer.json["error_code"]) == (400, code), answer
+    _nothing_stored()
