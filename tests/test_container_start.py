@@ -164,7 +164,25 @@ def test_an_unknown_role_is_refused_with_the_usage(compose_env):
     assert "usage:" in done.stderr
 
 
-def test_the_db_worker_role_runs_the_queued_tasks(compose_env, api):
+def test_the_db_worker_role_runs_the_queued_tasks(compose_env):
+    assert start("migrate", env=compose_env).returncode == 0
+    queued = manage(
+        "shell",
+        "-c",
+        "from api.webhooks.tasks import dispatch; "
+        "print(dispatch.enqueue('00000000-0000-0000-0000-000000000000', 'issue.raised', {}, '').id)",
+        env=compose_env,
+    )
+    assert queued.returncode == 0, queued.stderr
+
     done = start("db_worker", "--batch", env=compose_env)
 
     assert done.returncode == 0, done.stderr
+    answer = manage(
+        "shell",
+        "-c",
+        "from django_tasks_db.models import DBTaskResult; "
+        "print(DBTaskResult.objects.get().status)",
+        env=compose_env,
+    )
+    assert answer.stdout.split()[-1] == "SUCCESSFUL", answer
