@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from api.common.admin import RecordedDataAdmin, admin_link
+from api.webhooks import services
 from api.webhooks.models import Attempt, Delivery, Endpoint
 
 
@@ -18,9 +19,16 @@ class EndpointAdmin(admin.ModelAdmin):
     # The secret is shown once, by the API, and never here.
     exclude = ("secret",)
     readonly_fields = ("disabled_at", "created_at")
+    actions = ["send_test_event"]
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False  # through the API: it answers the secret once
+
+    @admin.action(description="Send a test event")
+    def send_test_event(self, request, queryset) -> None:
+        for endpoint in queryset:
+            services.test_event_send(endpoint=endpoint)
+        self.message_user(request, f"{queryset.count()} test events queued (see Deliveries).")
 
 
 class AttemptInline(admin.TabularInline):

@@ -339,3 +339,16 @@ def test_the_delivery_log_is_in_the_admin(admin_client, app, owner, endpoint, re
     page = admin_client.get(change_url(delivery)).content.decode()
     assert delivery.message_id in page and "HTTP 500" in page and "webhook.test" in page
     assert endpoint.secret not in admin_client.get(change_url(endpoint)).content.decode()
+
+
+@live
+def test_the_admin_sends_a_test_event(admin_client, endpoint, receiver):
+    from api.common.tests.admin_pages import changelist_url
+
+    answer = admin_client.post(
+        changelist_url(Endpoint), {"action": "send_test_event", "_selected_action": [endpoint.pk]}
+    )
+    assert answer.status_code == 302
+    run_worker()
+
+    assert _verified(endpoint, receiver.received[0])["type"] == "webhook.test"
