@@ -58,7 +58,6 @@ _CATALOGUE = [
     ErrorKind("dump_invalid", 400, "The dump is malformed."),
     ErrorKind("dump_truncated", 400, "The dump is truncated."),
     ErrorKind("dump_too_large", 413, "The dump is too large."),
-    ErrorKind("webhook_not_found", 404, "The requested webhook endpoint does not exist."),
     ErrorKind("invalid_webhook_url", 400, "The webhook URL is not allowed."),
     ErrorKind("server_error", 500, "The server could not process the request."),
     ErrorKind("service_unavailable", 503, "The service is unavailable; retry later."),

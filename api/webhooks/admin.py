@@ -78,3 +78,24 @@ class DeliveryAdmin(RecordedDataAdmin):
     @admin.display(description="endpoint")
     def endpoint_link(self, obj: Delivery):
         return admin_link(obj.endpoint)
+
+
+@admin.register(Attempt)
+class AttemptAdmin(RecordedDataAdmin):
+    list_display = ("delivery_link", "number", "at", "response_status", "latency_ms", "error")
+    id_search_fields = ("delivery_id",)
+    ordering = ("-at",)
+    fields = (
+        "delivery_link",
+        "number",
+        "at",
+        "response_status",
+        "latency_ms",
+        "error",
+        "response_body",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="delivery")
+    def delivery_link(self, obj: Attempt):
+        return admin_link(obj.delivery)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from ninja import File, Router, Status
-from ninja.files import UploadedFile
+from ninja import Router, Status
 
 from api.common.errors import ApiError
 from api.interop.dumps import DumpError
@@ -40,11 +39,29 @@ class ImportOut(Out):
 ImportData = data_of(ImportOut, "ImportData")
 
 
+# The file is read by the view, after the caller's role is checked.
+_MULTIPART = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            }
+        },
+    }
+}
+
+
 @router.post(
     "/apps/{app_id}/imports",
     response={201: ImportData, **ERRORS, 413: ErrorOut, 415: ErrorOut},
+    openapi_extra=_MULTIPART,
 )
-def dump_upload(request: AuthedRequest, app_id: uuid.UUID, file: File[UploadedFile]) -> Status:
+def dump_upload(request: AuthedRequest, app_id: uuid.UUID) -> Status:
     """Import a ``chrome://webrtc-internals`` dump (JSON, plain or gzip) or
     an rtcstats dump (format 3, gzip) as a new conference of the app: the
     same metrics and issues as an SDK call. Multipart, the file in the
@@ -52,8 +69,13 @@ def dump_upload(request: AuthedRequest, app_id: uuid.UUID, file: File[UploadedFi
     conference's id and what was imported. A file that is not a dump is a
     415 ``dump_unrecognised``; a truncated one a 400 ``dump_truncated``; a
     malformed one a 400 ``dump_invalid``; one too large a 413
-    ``dump_too_large``. A refused dump stores nothing. Any member."""
-    app = app_get_for(user=request.auth, app_id=app_id, role=Membership.Role.MEMBER)
+    ``dump_too_large``. A refused dump stores nothing. Admins and owners."""
+    app = app_get_for(user=request.auth, app_id=app_id, role=Membership.Role.ADMIN)
+    file = request.FILES.get("file")
+    if file is None:
+        raise ApiError(
+            "missing_parameters", "Upload the dump as the multipart/form-data field 'file'."
+        )
     limit = import_max_upload_bytes()
     if file.size is not None and file.size > limit:
         raise ApiError("dump_too_large", f"The file is larger than {limit} bytes.")

@@ -85,15 +85,12 @@ class QueuedOut(Out):
 
 
 def _endpoint(user, endpoint_id: uuid.UUID, role: str) -> Endpoint:
+    """The endpoint, if the user may act on its app with ``role``
+    (``not_found`` otherwise, as for every invisible object)."""
     endpoint = Endpoint.objects.filter(pk=endpoint_id).first()
     if endpoint is None:
-        raise ApiError("webhook_not_found")
-    try:
-        app_get_for(user=user, app_id=endpoint.app_id, role=role)
-    except ApiError as exc:
-        if exc.code == "not_found":
-            raise ApiError("webhook_not_found") from exc
-        raise
+        raise ApiError("not_found")
+    app_get_for(user=user, app_id=endpoint.app_id, role=role)
     return endpoint
 
 

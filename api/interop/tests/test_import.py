@@ -237,7 +237,7 @@ def test_a_failure_half_way_rolls_the_whole_import_back(owner, tenant, monkeypat
 
 
 @pytest.mark.django_db
-def test_only_members_of_the_apps_organization_may_import(tenant):
+def test_only_admins_of_the_apps_organization_may_import(tenant):
     from api.query.tests.conftest import ApiClient
     from api.query.tests.factories import member_make
     from api.tenancy.models import Organization
@@ -249,6 +249,8 @@ def test_only_members_of_the_apps_organization_may_import(tenant):
 
     assert (answer.status, answer.json["error_code"]) == (404, "not_found")
     assert upload(ApiClient(), tenant.app.pk, name, raw).status == 401
+    member = upload(ApiClient(tenant.member), tenant.app.pk, name, raw)
+    assert (member.status, member.json["error_code"]) == (403, "permission_denied")
     _nothing_stored()
 
 
@@ -329,3 +331,10 @@ def test_malformed_dumps_are_a_4xx_never_a_500(owner, tenant, raw, code):
         return
     assert (answer.status, answer.json["error_code"]) == (400, code), answer
     _nothing_stored()
+
+
+@pytest.mark.django_db
+def test_an_upload_without_the_file_field_is_missing_parameters(owner, tenant):
+    answer = owner.post(f"/v1/apps/{tenant.app.pk}/imports", {"dump": "here"})
+
+    assert (answer.status, answer.json["error_code"]) == (400, "missing_parameters")

@@ -18,7 +18,7 @@ from api.ingest.tests.fake_sdk import captured_body
 from api.query.tests.conftest import ApiClient
 from api.query.tests.factories import member_make
 from api.webhooks import services
-from api.webhooks.models import Delivery, Endpoint
+from api.webhooks.models import Attempt, Delivery, Endpoint
 from api.webhooks.tests.conftest import run_worker
 from api.webhooks.tests.receiver import HANG
 
@@ -264,7 +264,7 @@ def test_members_read_endpoints_admins_change_them(app, endpoint):
     assert member.get(f"/v1/webhooks/{endpoint.pk}").status == 200
     assert member.post(f"/v1/webhooks/{endpoint.pk}/test").status == 403
     assert member.post(f"/v1/apps/{app.pk}/webhooks", {"url": "https://example.com/"}).status == 403
-    assert stranger.get(f"/v1/webhooks/{endpoint.pk}").json["error_code"] == "webhook_not_found"
+    assert stranger.get(f"/v1/webhooks/{endpoint.pk}").json["error_code"] == "not_found"
     assert stranger.get(f"/v1/apps/{app.pk}/webhooks").status == 404
 
 
@@ -335,6 +335,7 @@ def test_the_delivery_log_is_in_the_admin(admin_client, app, owner, endpoint, re
 
     assert admin_page_failures(admin_client, Delivery) == []
     assert admin_page_failures(admin_client, Endpoint) == []
+    assert admin_page_failures(admin_client, Attempt) == []
     delivery = Delivery.objects.get()
     page = admin_client.get(change_url(delivery)).content.decode()
     assert delivery.message_id in page and "HTTP 500" in page and "webhook.test" in page
