@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from api.ingest.tests.fake_sdk import clock, page  # noqa: F401  (fixtures)
 from api.query.tests.conftest import ApiAnswer, ApiClient
 from api.query.tests.factories import member_make
 from api.tenancy.models import App, Organization, User
