@@ -221,9 +221,7 @@ class Config:
     )
     log_requests: bool = variable("LOG_REQUESTS", boolean, False)
     import_max_bytes: int = variable("IMPORT_MAX_BYTES", integer, 50 * 1_048_576)
-    webhook_allow_private_targets: bool = variable(
-        "WEBHOOK_ALLOW_PRIVATE_TARGETS", boolean, False
-    )
+    webhook_allow_private_targets: bool = variable("WEBHOOK_ALLOW_PRIVATE_TARGETS", boolean, False)
 
     @property
     def redis_url(self) -> str | None:

@@ -181,8 +181,7 @@ def test_the_db_worker_role_runs_the_queued_tasks(compose_env):
     answer = manage(
         "shell",
         "-c",
-        "from django_tasks_db.models import DBTaskResult; "
-        "print(DBTaskResult.objects.get().status)",
+        "from django_tasks_db.models import DBTaskResult; print(DBTaskResult.objects.get().status)",
         env=compose_env,
     )
     assert answer.stdout.split()[-1] == "SUCCESSFUL", answer
