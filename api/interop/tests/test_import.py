@@ -271,6 +271,9 @@ def test_the_command_imports_several_files_and_prints_a_summary(tenant):
     assert "2 participants, 2 connections" in lines[0]
     assert "issues found" in lines[0] and " s" in lines[0]
     assert Conference.objects.count() == 2
+    # The progress bar, on stderr, per file.
+    assert "call2p-30s-loss10.webrtc_internals_dump.txt" in err.getvalue()
+    assert "100%" in err.getvalue()
 
 
 @pytest.mark.django_db
