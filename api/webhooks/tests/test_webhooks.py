@@ -353,3 +353,22 @@ def test_the_admin_sends_a_test_event(admin_client, endpoint, receiver):
     run_worker()
 
     assert _verified(endpoint, receiver.received[0])["type"] == "webhook.test"
+
+
+@live
+def test_old_finished_deliveries_are_pruned(app, owner, endpoint, receiver):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils.timezone import now
+
+    owner.post(f"/v1/webhooks/{endpoint.pk}/test")
+    owner.post(f"/v1/webhooks/{endpoint.pk}/test")
+    run_worker()
+    old = Delivery.objects.order_by("created_at").first()
+    Delivery.objects.filter(pk=old.pk).update(created_at=now() - timedelta(days=31))
+
+    call_command("prune_webhooks", stdout=__import__("io").StringIO())
+
+    assert list(Delivery.objects.values_list("pk", flat=True)) != [old.pk]
+    assert Delivery.objects.count() == 1 and not Attempt.objects.filter(delivery_id=old.pk).exists()
