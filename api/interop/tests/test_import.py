@@ -341,3 +341,14 @@ def test_an_upload_without_the_file_field_is_missing_parameters(owner, tenant):
     answer = owner.post(f"/v1/apps/{tenant.app.pk}/imports", {"dump": "here"})
 
     assert (answer.status, answer.json["error_code"]) == (400, "missing_parameters")
+
+
+@pytest.mark.django_db
+def test_an_upload_larger_than_an_sdk_body_is_accepted(owner, tenant):
+    # MAX_BODY_BYTES (1 MiB) bounds the SDK's bodies, not uploads.
+    name, raw = _dump("loss10", "internals")
+    padded = raw + b" " * (2 * 1_048_576)
+
+    answer = upload(owner, tenant.app.pk, name, padded)
+
+    assert answer.status == 201, answer
