@@ -172,12 +172,12 @@ def dump_read(raw: bytes, *, keep_every_ms: float, max_bytes: int) -> Dump:
     compressed = raw[:2] == GZIP_MAGIC
     stream: io.BufferedIOBase
     stream = gzip.GzipFile(fileobj=io.BytesIO(raw)) if compressed else io.BytesIO(raw)
-    head = _peek(stream, compressed)
+    head = _peek(stream)
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith(RTCSTATS_HEADER):
-        dump = _rtcstats_read(_Lines(stream, compressed, max_bytes), keep_every_ms=keep_every_ms)
+        dump = _rtcstats_read(_Lines(stream, max_bytes), keep_every_ms=keep_every_ms)
     elif stripped.startswith(b"{"):
-        body = _read_all(stream, compressed, max_bytes)
+        body = _read_all(stream, max_bytes)
         dump = _internals_read(body, keep_every_ms=keep_every_ms)
     else:
         raise DumpError(
@@ -190,7 +190,7 @@ def dump_read(raw: bytes, *, keep_every_ms: float, max_bytes: int) -> Dump:
     return dump
 
 
-def _peek(stream: io.BufferedIOBase, compressed: bool) -> bytes:
+def _peek(stream: io.BufferedIOBase) -> bytes:
     try:
         head = stream.read(64)
         stream.seek(0)
@@ -208,7 +208,7 @@ def _gzip_error(exc: Exception, at: int) -> DumpError:
     return DumpError("dump_invalid", f"The file is not valid gzip (after {at} bytes): {exc}.")
 
 
-def _read_all(stream: io.BufferedIOBase, compressed: bool, max_bytes: int) -> bytes:
+def _read_all(stream: io.BufferedIOBase, max_bytes: int) -> bytes:
     chunks: list[bytes] = []
     total = 0
     while True:
@@ -234,7 +234,7 @@ def _too_large(max_bytes: int) -> DumpError:
 class _Lines:
     """The lines of a (decompressed) stream, numbered, size-bounded."""
 
-    def __init__(self, stream: io.BufferedIOBase, compressed: bool, max_bytes: int):
+    def __init__(self, stream: io.BufferedIOBase, max_bytes: int):
         self.stream, self.max_bytes = stream, max_bytes
         self.number = 0
         self.total = 0
