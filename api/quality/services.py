@@ -28,10 +28,12 @@ from api.quality.catalogue import CATALOGUE
 from api.quality.detectors import connectivity
 from api.quality.detectors.engine import ESCALATE, PEAK, RAISE, RESOLVE, Transition
 from api.quality.models import Issue, TrackMetric
-from api.quality.signals import conference_closed, issue_changed
 from api.quality.state import STATE, ConnectionState
 
 logger = logging.getLogger("api.quality")
+
+# What quality tells the layers above (webhooks listen): api.quality.signals.
+from api.quality import signals  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,9 @@ def issue_open(
         ],
         ignore_conflicts=True,
     )
-    issue_changed.send(Issue, action="raised", scope=scope, code=code, subject=subject, at=at)
+    signals.issue_changed.send(
+        Issue, action="raised", scope=scope, code=code, subject=subject, at=at
+    )
 
 
 def _open_issues(code: str, subject: str):
@@ -135,7 +139,7 @@ def transitions_apply(*, transitions: list[Transition], scope: IssueScope) -> No
             if issue_resolve(
                 code=t.code, subject=t.subject, at=t.at, peak=t.peak, evidence=t.evidence
             ):
-                issue_changed.send(
+                signals.issue_changed.send(
                     Issue, action="resolved", scope=scope, code=t.code, subject=t.subject, at=t.at
                 )
         elif t.action == ESCALATE:
@@ -472,6 +476,7 @@ def conference_ended(*, conference: Any, at: datetime) -> None:
     Issue.objects.filter(conference_id=conference.pk, resolved_at__isnull=True).update(
         resolved_at=_resolved_at(at)
     )
+    signals.conference_closed.send(Issue, conference=conference, at=at)
     if settings.CONFIG.post_conference_cleanup:
         StatsSample.objects.filter(conference_id=conference.pk).delete()
     for connection_id in Connection.objects.filter(conference_id=conference.pk).values_list(
@@ -479,4 +484,3 @@ def conference_ended(*, conference: Any, at: datetime) -> None:
     ):
         STATE.connection_drop(connection_id)
     STATE.conference_drop(conference.pk)
-    conference_closed.send(Issue, conference=conference, at=at)
