@@ -40,10 +40,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "corsheaders",
-    # Webhook deliveries run as tasks (django-tasks), stored in the
-    # database and run by `manage.py db_worker` (docker/start db_worker).
-    "django_tasks",
-    "django_tasks_db",
     # Only for the docs page: with ninja installed, Swagger UI is served from
     # its bundled static files instead of a CDN (the server may be offline).
     "ninja",
@@ -52,11 +48,14 @@ INSTALLED_APPS = [
     "api.calls",
     "api.events",
     "api.quality",
-    "api.webhooks",
     "api.ingest",
     "api.query",
-    "api.interop",
 ]
+
+# Dumps, exports and webhooks (docs/interop.md), and the task library
+# whose database backend queues the webhook deliveries (run by
+# `manage.py db_worker`, docker/start db_worker).
+INSTALLED_APPS += ["django_tasks", "django_tasks_db", "api.webhooks", "api.interop"]
 
 TASKS = {
     "default": {

@@ -419,13 +419,13 @@ def test_a_method_no_operation_takes_is_a_json_405(method, path, acme):
         path.replace("{organization_id}", str(acme.organization.pk))
         .replace("{user_id}", str(acme.owner.pk))
         .replace("{token_id}", str(acme.organization.pk))
+        .replace("{endpoint_id}", str(acme.app.pk))
         .replace("{app_id}", str(acme.app.pk))
         .replace("{conference_id}", str(acme.conference.pk))
         .replace("{participant_id}", str(acme.participants[0].pk))
         .replace("{session_id}", str(acme.sessions[0].pk))
         .replace("{connection_id}", str(acme.connections[0].pk))
         .replace("{issue_id}", str(acme.issues[0].pk))
-        .replace("{endpoint_id}", str(acme.app.pk))
     )
 
     # when it is called with a method nothing takes there
