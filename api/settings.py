@@ -48,8 +48,10 @@ INSTALLED_APPS = [
     "api.calls",
     "api.events",
     "api.quality",
+    "api.rollups",
     "api.ingest",
     "api.query",
+    "api.dashboard",
 ]
 
 MIDDLEWARE = [
@@ -231,3 +233,9 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
     },
 }
+
+# The dashboard's login page (api.dashboard); after logging in, "/" opens
+# the app last looked at.
+LOGIN_URL = "/login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login"
