@@ -8,6 +8,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
+from api.ingest.tests.fake_sdk import clock, page  # noqa: F401  (fixtures)
 from api.query.tests.factories import Tenant, tenant_make
 from api.rollups.services import rollups_rebuild
 
