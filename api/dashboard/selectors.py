@@ -297,7 +297,11 @@ def call_live(*, conference: Conference) -> dict[str, Any]:
         .select_related("peer")
         .order_by("created_at", "pk")
     )
-    issues = list(Issue.objects.filter(conference=conference).order_by("created_at", "pk"))
+    issues = list(
+        Issue.objects.filter(conference=conference)
+        .select_related("participant")
+        .order_by("created_at", "pk")
+    )
     events = list(
         GenericEvent.objects.filter(conference=conference, type__in=TIMELINE_TYPES)
         .order_by("created_at", "pk")

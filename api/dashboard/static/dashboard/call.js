@@ -81,7 +81,7 @@
         var x0 = u.valToPos(Math.max(s.from, u.scales.x.min), "x", true);
         var x1 = u.valToPos(Math.min(s.to, u.scales.x.max), "x", true);
         if (x1 <= x0) return;
-        ctx.fillStyle = s.type === "error" ? "rgba(214,58,58,0.16)" : "rgba(217,138,0,0.18)";
+        ctx.fillStyle = s.type === "error" ? "rgba(214,58,58,0.09)" : "rgba(217,138,0,0.12)";
         ctx.fillRect(x0, u.bbox.top, Math.max(x1 - x0, 2), u.bbox.height);
       });
       ctx.restore();
@@ -151,7 +151,7 @@
             return { label: l.label, stroke: l.color, width: 1.5, spanGaps: true, points: { show: false } };
           })),
           axes: [{ size: 30 }, { size: 48 }],
-          legend: { show: true },
+          legend: { show: true, live: false },
           hooks: { drawClear: [shadeHook(key)] },
         }, data, box);
       });
