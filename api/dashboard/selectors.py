@@ -59,31 +59,21 @@ def range_parse(params: dict[str, str]) -> Range:
 # ---------------------------------------------------------------- overview
 
 
-def _issue_facts(rows) -> dict[Any, list[IssueFact]]:
-    facts: dict[Any, list[IssueFact]] = defaultdict(list)
-    for row in rows:
-        facts[row["conference_id"]].append(
-            IssueFact(
-                code=row["code"],
-                type=row["type"],
-                participant_id=row["participant_id"],
-                peak_value=row["peak_value"],
-                created_at=row["created_at"],
-                resolved_at=row["resolved_at"],
-            )
-        )
-    return facts
-
-
-_FACT_FIELDS = ("conference_id", "code", "type", "participant_id", "peak_value")
-
-
 def _facts_of(conference_ids: list) -> dict[Any, list[IssueFact]]:
-    return _issue_facts(
-        Issue.objects.filter(conference_id__in=conference_ids).values(
-            *_FACT_FIELDS, "created_at", "resolved_at"
-        )
+    facts: dict[Any, list[IssueFact]] = defaultdict(list)
+    rows = Issue.objects.filter(conference_id__in=conference_ids).values(
+        "conference_id",
+        "code",
+        "type",
+        "participant_id",
+        "peak_value",
+        "created_at",
+        "resolved_at",
+        "data",
     )
+    for row in rows:
+        facts[row["conference_id"]].append(IssueFact.of(row))
+    return facts
 
 
 def overview(*, app: App, when: Range) -> dict[str, Any]:
@@ -363,10 +353,7 @@ def call_live(*, conference: Conference) -> dict[str, Any]:
                     "width": max(_at(start, span, issue.resolved_at) - left, 0.6),
                 }
             )
-    facts = [
-        IssueFact(i.code, i.type, i.participant_id, i.peak_value, i.created_at, i.resolved_at)
-        for i in issues
-    ]
+    facts = [IssueFact.of(issue) for issue in issues]
     return {
         "conference": conference,
         "start": start,

@@ -12,20 +12,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from api.quality.catalogue import issue_title
 
-# The unit of an issue's peak value, by code (the detectors' measures).
+# The unit of an issue's peak value when its evidence does not name one.
 PEAK_UNITS = {
     "high_packet_loss": "%",
     "audio_concealment": "%",
-    "high_jitter": " ms",
-    "high_rtt": " ms",
-    "slow_connection_setup": " ms",
-    "audio_desync": " ms",
-    "low_frame_rate": " fps",
-    "low_emos": " MOS",
-    "very_low_emos": " MOS",
+    "high_jitter": "ms",
+    "high_rtt": "ms",
+    "slow_connection_setup": "ms",
+    "audio_desync": "ms",
+    "low_frame_rate": "fps",
+    "low_emos": "MOS",
+    "very_low_emos": "MOS",
 }
 
 
@@ -37,6 +38,29 @@ class IssueFact:
     peak_value: float | None
     created_at: datetime
     resolved_at: datetime | None
+    # From the issue's evidence: the unit of its peak value, the media kind.
+    unit: str | None = None
+    kind: str | None = None
+
+    @classmethod
+    def of(cls, issue: Any) -> IssueFact:
+        """From an Issue, or a dict of its values (``data`` included)."""
+        values: dict[str, Any] = issue if isinstance(issue, dict) else vars(issue)
+
+        def get(name: str) -> Any:
+            return values[name]
+
+        data: dict[str, Any] = values["data"] if isinstance(values["data"], dict) else {}
+        return cls(
+            code=get("code"),
+            type=get("type"),
+            participant_id=get("participant_id"),
+            peak_value=get("peak_value"),
+            created_at=get("created_at"),
+            resolved_at=get("resolved_at"),
+            unit=data.get("unit"),
+            kind=data.get("kind"),
+        )
 
 
 def _seconds(value: float) -> str:
@@ -74,13 +98,16 @@ def call_reason(
         affected = len({i.participant_id for i in items if i.participant_id is not None})
         who = f"{affected} of {participants} participants" if participants and affected else ""
         peaks = [i.peak_value for i in items if i.peak_value is not None]
+        unit = next((i.unit for i in items if i.unit), None) or PEAK_UNITS.get(code)
         peak = ""
-        if peaks and code in PEAK_UNITS:
-            value = min(peaks) if code.endswith("emos") else max(peaks)
-            peak = f" (peak {value:.3g}{PEAK_UNITS[code]})"
+        if peaks and unit:
+            value = min(peaks) if unit == "MOS" else max(peaks)
+            peak = f" (peak {value:.3g}{'' if unit == '%' else ' '}{unit})"
+        kinds = sorted({i.kind for i in items if i.kind})
+        media = f" on {' and '.join(kinds)}" if kinds else ""
         duration = lasted(items)
         during = f" for {_seconds(duration)}" if duration >= 1 else ""
-        text = f"{issue_title(code)}{peak}{during}"
+        text = f"{issue_title(code)}{media}{peak}{during}"
         parts.append(f"{who}: {text}" if who else text)
     more = len(ranked) - limit
     tail = f"; and {more} more kind{'s' if more > 1 else ''} of issue" if more > 0 else ""

@@ -92,3 +92,11 @@ def test_counters_add_and_take_away_exactly():
     add(day, {"calls": {"good": 1}, "seconds": 30, "issues": {"x": 2}}, sign=-1)
 
     assert day == {"calls": {"error": 1}, "seconds": 10, "issues": {"x": 1, "y": 1}}
+
+
+def test_the_scheduler_rebuilds_the_last_two_days_every_hour():
+    from api.common.scheduling import Every, scheduled_commands
+
+    assert (
+        Every(command="rebuild_rollups", minutes=60, args=("--days", "2")) in scheduled_commands()
+    )
