@@ -7,7 +7,7 @@ import base64
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -34,6 +34,18 @@ class Range:
     key: str
     start: datetime
     end: datetime
+
+    @property
+    def last_day(self) -> date:
+        """The last day of a custom range (its end is the next midnight)."""
+        return (self.end - timedelta(days=1)).date()
+
+    @property
+    def query(self) -> str:
+        """The range as URL parameters, for links to other pages."""
+        if self.key != "custom":
+            return f"range={self.key}"
+        return f"range=custom&from={self.start.date().isoformat()}&to={self.last_day.isoformat()}"
 
 
 def range_parse(params: dict[str, str]) -> Range:

@@ -206,3 +206,14 @@ def test_get_url_and_search_results_lead_to_dashboard_pages(acme, logged_in, sdk
     for result in found["matches"]:
         url = result["url"].split("testserver", 1)[-1]
         assert client.get(url).status_code == 200, url
+
+
+@pytest.mark.django_db
+def test_a_custom_range_is_kept_in_the_links_to_the_calls(acme, logged_in):
+    html = logged_in(acme.member).get(
+        f"/app/{acme.app.pk}", {"range": "custom", "from": "2026-01-01", "to": "2026-12-31"}
+    )
+
+    body = html.content.decode().replace("&amp;", "&")
+    assert "range=custom&from=2026-01-01&to=2026-12-31&outcome=" in body
+    assert 'value="2026-12-31"' in body
