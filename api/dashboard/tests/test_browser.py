@@ -206,8 +206,13 @@ def test_an_open_call_page_shows_new_points_and_a_new_issue_without_a_reload(
     assert tab.evaluate("window.pmLoaded") == tab.evaluate("performance.timeOrigin")  # no reload
     assert tab.get_attribute("#call", "data-polling") == "on"
 
+    # A participant joining shows up too, still without a reload.
+    page("carol").join()
+    tab.wait_for_function("document.querySelectorAll('#call-participants .person').length === 3")
+
     call.end()
     tab.wait_for_selector("#call[data-polling=stopped]")
+    assert tab.evaluate("window.pmLoaded") == tab.evaluate("performance.timeOrigin")
 
 
 @pytest.mark.django_db(transaction=True)
