@@ -8,7 +8,9 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+import orjson
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast
 
 from api.rollups import summaries
 from api.rollups.models import AppDay, CallSummary
@@ -23,12 +25,16 @@ def range_totals(*, app_id: uuid.UUID, start: datetime, end: datetime) -> dict[s
     [``start``, ``end``): ``{"total": {...}, "days": [(date, {...}), ...]}``
     (see api.rollups.summaries for the counters). One statement."""
     if end - start < EXACT_BELOW:
-        rows = CallSummary.objects.filter(
-            app_id=app_id, start_time__gte=start, start_time__lt=end
-        ).values_list("day", "contribution")
+        # A few thousand small documents: read as text and parsed by orjson,
+        # half the time of the JSON field's own decoding.
+        rows = (
+            CallSummary.objects.filter(app_id=app_id, start_time__gte=start, start_time__lt=end)
+            .annotate(text=Cast("contribution", TextField()))
+            .values_list("day", "text")
+        )
         days: dict[date, dict[str, Any]] = {}
-        for day, part in rows:
-            summaries.add(days.setdefault(day, {}), part)
+        for day, text in rows:
+            summaries.add(days.setdefault(day, {}), orjson.loads(text))
         ordered = sorted(days.items())
     else:
         ordered = list(

@@ -141,6 +141,11 @@ def test_the_calls_list_filters_by_issue_code_and_outcome(acme, logged_in):
     assert "acme weekly sync" not in client.get(url, {"code": "tcp_used"}).content.decode()
     assert "acme weekly sync" not in client.get(url, {"ongoing": "1"}).content.decode()
     assert "acme weekly sync" in client.get(url, {"q": "weekly"}).content.decode()
+    assert "acme weekly sync" in client.get(url, {"participant": "acme-alice"}).content.decode()
+    assert "acme weekly sync" in client.get(url, {"participant": "ACME BOB"}).content.decode()
+    assert (
+        "acme weekly sync" not in client.get(url, {"participant": "globex-alice"}).content.decode()
+    )
     assert "acme weekly sync" not in client.get(url, {"q": "nothing like it"}).content.decode()
 
 

@@ -22,6 +22,8 @@ PAGES = {
     # the page of calls with their summaries, their issue badges, their participant counts
     "/app/{app}/calls": BASE + 3,
     "/app/{app}/calls?partial=1": BASE + 3,
+    # ... and first the calls of the participants so named
+    "/app/{app}/calls?participant=acme-alice": BASE + 4,
     # issues by code and severity, the open ones
     "/app/{app}/issues": BASE + 2,
     "/app/{app}/settings": BASE,
