@@ -376,6 +376,7 @@ def call_live(*, conference: Conference) -> dict[str, Any]:
         "conference": conference,
         "start": start,
         "end": end,
+        "elapsed": int((end - start).total_seconds()),
         "participants": list(participants.values()),
         "connections": connections,
         "issues": issues,
