@@ -222,3 +222,25 @@ def test_a_custom_range_is_kept_in_the_links_to_the_calls(acme, logged_in):
     body = html.content.decode().replace("&amp;", "&")
     assert "range=custom&from=2026-01-01&to=2026-12-31&outcome=" in body
     assert 'value="2026-12-31"' in body
+
+
+@pytest.mark.django_db
+def test_a_user_changes_their_password_and_logs_out(acme):
+    client = Client()
+    client.post("/login", {"username": "acme-member", "password": "correct horse battery"})
+
+    changed = client.post(
+        "/password",
+        {
+            "old_password": "correct horse battery",
+            "new_password1": "a much longer passphrase 42",
+            "new_password2": "a much longer passphrase 42",
+        },
+    )
+    logged_out = client.post("/logout")
+
+    assert changed.status_code == 302 and changed["Location"] == "/password/done"
+    assert logged_out.status_code == 302
+    assert client.get(f"/app/{acme.app.pk}").status_code == 302
+    acme.member.refresh_from_db()
+    assert acme.member.check_password("a much longer passphrase 42")
