@@ -32,9 +32,6 @@ ARGS = [
 ]
 PASSWORD = "correct horse battery"
 
-# Playwright's sync API runs an event loop in this thread; the test's own
-# ORM calls happen between its calls, never inside the loop.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +42,10 @@ def chromium():
         pytest.skip(f"{CHROMIUM} is not installed")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    # Playwright's sync API keeps an event loop in this thread; the tests'
+    # own ORM calls happen between its calls, never inside the loop.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield browser
         browser.close()
