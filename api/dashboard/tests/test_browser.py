@@ -33,7 +33,6 @@ ARGS = [
 PASSWORD = "correct horse battery"
 
 
-
 @pytest.fixture(scope="module")
 def chromium():
     if not CHROMIUM.exists():
