@@ -51,9 +51,23 @@ INSTALLED_APPS = [
     "api.calls",
     "api.events",
     "api.quality",
+    "api.rollups",
     "api.ingest",
     "api.query",
+    "api.dashboard",
 ]
+
+# Dumps, exports and webhooks (docs/interop.md), and the task library
+# whose database backend queues the webhook deliveries (run by
+# `manage.py db_worker`, docker/start db_worker).
+INSTALLED_APPS += ["django_tasks", "django_tasks_db", "api.webhooks", "api.interop"]
+
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default"],
+    }
+}
 
 MIDDLEWARE = [
     # First, so that it times and counts everything below it.
@@ -268,3 +282,9 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
     },
 }
+
+# The dashboard's login page (api.dashboard); after logging in, "/" opens
+# the app last looked at.
+LOGIN_URL = "/login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login"

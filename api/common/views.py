@@ -11,7 +11,6 @@ from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 
 from api.common import metrics
 from api.common.client_ip import client_ip
@@ -86,14 +85,6 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """``CSRF_FAILURE_VIEW``: a cross-site form post (the admin's login, the
     API's) is refused with the catalogue's body."""
     return _error("csrf_failed")
-
-
-@require_safe
-def home(request: HttpRequest) -> HttpResponse:
-    """What a person opening the server's address sees: where to go next."""
-    return render(
-        request, "common/home.html", {"api_root": request.build_absolute_uri("/v1").rstrip("/")}
-    )
 
 
 @require_safe

@@ -34,6 +34,7 @@ from api.events.models import GenericEvent
 from api.events.services import event_store, fingerprint
 from api.ingest import budget, sinks, tokens
 from api.quality import services as quality
+from api.rollups.services import conference_summarize
 from api.tenancy.app_state import app_state, app_state_require
 from api.tenancy.models import App
 from api.tenancy.selectors import app_for_recording, app_of_api_key
@@ -55,6 +56,9 @@ def _announce(ended: calls.Ended) -> None:
         quality.conference_ended(conference=conference, at=at)
     for session, at in ended.sessions:
         quality.session_ended(session=session, at=at)
+    if ended.conference is not None:
+        # Last: the sessions' end-of-session issues belong to the summary.
+        conference_summarize(conference_id=ended.conference[0].pk)
 
 
 def _private(app_id: uuid.UUID, data: Any) -> Any:
