@@ -184,3 +184,47 @@ def test_sdp_scrub_keeps_line_endings():
     sdp = "v=0\r\no=- 1 2 IN IP4 192.0.2.1\r\na=ice-pwd:secret\r\n"
 
     assert sdp_scrub(sdp, mode="truncate", secret="s") == "v=0\r\no=- 1 2 IN IP4 192.0.2.0\r\n"
+
+
+def test_exports_hold_the_scrubbed_addresses_only(call):
+    alice, link = call
+    owner = User.objects.create_user(username="exporter", password="pw")
+    Membership.objects.create(user=owner, organization=alice.session.app.organization, role="owner")
+    alice.connection_event(
+        link, "onicecandidate", _public(captured_body("/v1/connection", "onicecandidate")["data"])
+    )
+    alice.stats(link, _public(stats_report()))
+    client = ApiClient(owner)
+
+    response = client.client.get(
+        f"/v1/conferences/{alice.session.conference_id}/export", **client.headers
+    )
+    body = b"".join(response.streaming_content)
+
+    assert response.status_code == 200
+    assert b'"record":"call"' in body
+    assert PUBLIC.encode() not in body
+
+
+def test_an_imported_dump_is_scrubbed_like_live_samples(app, organization):
+    from django.test import TestCase
+
+    from api.interop.tests.conftest import DUMPS, upload
+
+    owner = User.objects.create_user(username="importer", password="pw")
+    Membership.objects.create(user=owner, organization=organization, role="owner")
+    raw = (DUMPS / "call2p-30s-loss10.webrtc_internals_dump.txt").read_bytes()
+    assert b"127.0.0.1" in raw or b"candidate" in raw
+    public = raw.replace(b"127.0.0.1", PUBLIC.encode())
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        answer = upload(ApiClient(owner), app.pk, "call.txt", public)
+
+    assert answer.status == 201, answer
+    assert StatsSample.objects.exists()
+    # (the dump's page URL, in peerDetails, names the app's page, not a peer)
+    peer_details = GenericEvent.objects.filter(type="peerDetails")
+    stored = [json.dumps(s.data) for s in StatsSample.objects.all()] + [
+        json.dumps(e.data) for e in GenericEvent.objects.exclude(pk__in=peer_details)
+    ]
+    assert stored and not [text for text in stored if PUBLIC in text]
