@@ -67,7 +67,14 @@ class RequestGuardMiddleware:
                 return ApiError(
                     "invalid_parameters", "The Host header names no host this server serves."
                 )
+        # Uploads (multipart) are bounded by the view that takes them, as
+        # Django counts only their non-file fields against its own limit.
         length = request.META.get("CONTENT_LENGTH")
-        if length and length.isdigit() and int(length) > self.max_body:
+        if (
+            length
+            and length.isdigit()
+            and int(length) > self.max_body
+            and not request.META.get("CONTENT_TYPE", "").startswith("multipart/form-data")
+        ):
             return ApiError("body_too_large")
         return query_string_problem(request)

@@ -25,7 +25,15 @@ from api.query.schemas import CreatedAtParams, ErrorOut, PageParams
 from api.query.selectors.scope import CreatedAt, ordered
 
 # Error answers every authenticated operation may give, for the schema.
-ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut}
+# 429: a rate limit (api.common.limits); 503: the database is away.
+ERRORS: dict[int, Any] = {
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    429: ErrorOut,
+    503: ErrorOut,
+}
 
 
 class JsonRenderer(BaseRenderer):
