@@ -101,7 +101,12 @@ class StatsSynth:
             node = node[key]
         node[path[-1]] = value
 
-    def next(self, *, loss: float = 0.0) -> dict:
+    def next(self, *, loss: float = 0.0, remote_loss: float = 0.0) -> dict:
+        """The report of the next tick. ``loss`` (0–1): share of the
+        packets sent to this side that were lost (its inbound reports);
+        ``remote_loss``: share of what this side sent that its peer lost
+        (its remote-inbound reports: ``fractionLost`` and ``packetsLost``).
+        The lost audio is concealed (``concealedSamples``)."""
         self.tick += 1
         steps = self.tick * self.scale
         for path, base, increment in self.fields:
@@ -113,15 +118,92 @@ class StatsSynth:
             lost = int(self.lost[path])
             report["packetsLost"] = lost
             report["packetsReceived"] = max(0, report["packetsReceived"] - lost)
+            if path[0] == "audio" and "totalSamplesReceived" in report:
+                share = lost / max(1, report["packetsReceived"] + lost)
+                concealed = int(report["totalSamplesReceived"] * share)
+                report["concealedSamples"] = max(report.get("concealedSamples", 0), concealed)
+        for kind in ("audio", "video"):
+            for index, remote in enumerate(
+                self.report.get("remote", {}).get(kind, {}).get("inbound", [])
+            ):
+                key = ("remote", kind, index)
+                sent = self._sent_increment(kind) * self.scale
+                self.lost[key] = self.lost.get(key, 0.0) + sent * remote_loss
+                remote["fractionLost"] = remote_loss
+                remote["packetsLost"] = int(self.lost[key])
         return self.report
+
+    def _sent_increment(self, kind: str) -> float:
+        for path, _, increment in self.fields:
+            if path[:2] == (kind, "outbound") and path[-1] == "packetsSent":
+                return increment
+        return 0.0
 
     def body(self, *, token: str, peer_id: str, connection_id: str, loss: float = 0.0) -> bytes:
         return orjson.dumps(
             {
-                "data": self.next(loss=loss),
+                "data": self.next(loss=loss, remote_loss=0.0),
                 "peerId": peer_id,
                 "connectionId": connection_id,
                 "timeTaken": 2,
                 "token": token,
             }
         )
+
+
+# ------------------------------------------------------ impaired calls
+
+UPLINK = "uplink"
+DOWNLINK = "downlink"
+EVERYONE = "everyone"
+
+
+def mesh_losses(
+    participants: list[str], *, where: str | None, who: str | None = None, loss: float = 0.0
+) -> dict[tuple[str, str], float]:
+    """Loss (0–1) of the media from sender to receiver, keyed (receiver,
+    sender), for a full-mesh call with ``loss`` on ``who``'s uplink (every
+    stream it sends), on ``who``'s downlink (every stream it receives), or
+    on ``everyone``'s path (``where`` is UPLINK, DOWNLINK, EVERYONE or None
+    for a clean call)."""
+    out = {}
+    for receiver in participants:
+        for sender in participants:
+            if receiver == sender:
+                continue
+            hit = (
+                where == EVERYONE
+                or (where == UPLINK and sender == who)
+                or (where == DOWNLINK and receiver == who)
+            )
+            out[(receiver, sender)] = loss if hit else 0.0
+    return out
+
+
+class MeshSynth:
+    """Stats of every connection of a full-mesh call: one :class:`StatsSynth`
+    per (participant, peer) connection; :meth:`tick` gives each
+    connection's report for the next interval, the loss of ``losses``
+    ((receiver, sender) → share) on its inbound streams and the loss its
+    peer suffered from it on its remote-inbound reports."""
+
+    def __init__(self, templates: Templates, participants: list[str], *, interval_s: float = 10.0):
+        self.participants = participants
+        self.synths = {
+            (me, peer): StatsSynth(templates, interval_s=interval_s)
+            for me in participants
+            for peer in participants
+            if me != peer
+        }
+
+    def tick(self, losses: dict[tuple[str, str], float]) -> dict[tuple[str, str], dict]:
+        """(participant, peer) → the participant's report on its connection
+        to the peer."""
+        return {
+            (me, peer): copy.deepcopy(
+                synth.next(
+                    loss=losses.get((me, peer), 0.0), remote_loss=losses.get((peer, me), 0.0)
+                )
+            )
+            for (me, peer), synth in self.synths.items()
+        }

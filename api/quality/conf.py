@@ -31,6 +31,12 @@ from django.dispatch import receiver
 DEFAULTS: dict[str, Any] = {
     # In-process state: connections remembered (least recently used dropped).
     "STATE_MAX_CONNECTIONS": 20_000,
+    # Where detector state lives (api.quality.state): "auto" (Redis when
+    # REDIS_HOST is set, else this process's memory), "redis", "memory".
+    "STATE_STORE": "auto",
+    # Redis: a connection's state and a conference's marks expire this long
+    # after their last write.
+    "STATE_TTL_SECONDS": 86_400,
     # How long an app's stats interval is cached in-process.
     "INTERVAL_CACHE_SECONDS": 300,
     # Audio below this MOS counts in "minutes below threshold" (G.109: R < 70,

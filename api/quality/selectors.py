@@ -503,6 +503,8 @@ def issue_as_dict(issue: Issue) -> dict[str, Any]:
         "duration": issue.duration,
         "peak_value": issue.peak_value,
         "data": issue.data,
+        # The diagnosis this issue is a symptom of (None: a primary issue).
+        "cause": text(issue.cause_id),
     }
 
 

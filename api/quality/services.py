@@ -27,6 +27,7 @@ from api.events.models import GenericEvent, StatsSample
 from api.quality.catalogue import CATALOGUE
 from api.quality.detectors import connectivity
 from api.quality.detectors.engine import ESCALATE, PEAK, RAISE, RESOLVE, Transition
+from api.quality.diagnosis import SYMPTOM_CODES, IssueChange, conference_diagnose
 from api.quality.models import Issue, TrackMetric
 from api.quality.state import STATE, ConnectionState
 
@@ -114,8 +115,19 @@ def issue_resolve(
     return _open_issues(code, subject).update(**changes)
 
 
-def transitions_apply(*, transitions: list[Transition], scope: IssueScope) -> None:
-    """Write detector transitions, in order."""
+_ACTIONS = {RAISE: "raised", RESOLVE: "resolved", ESCALATE: "escalated", PEAK: "peak"}
+
+
+def transitions_apply(
+    *, transitions: list[Transition], scope: IssueScope, now: datetime | None = None
+) -> list[IssueChange]:
+    """Write detector transitions, in order; when one concerns a symptom of
+    a cause (loss, concealment, low MOS, dry tracks), diagnose the
+    conference again (:mod:`api.quality.diagnosis`). Returns every change
+    written, as plain values (the caller may pass them on: webhooks).
+    ``now``: when the evidence was taken (the sample's time)."""
+    changes: list[IssueChange] = []
+    diagnose = False
     for t in transitions:
         if t.action == RAISE:
             issue_open(
@@ -135,6 +147,22 @@ def transitions_apply(*, transitions: list[Transition], scope: IssueScope) -> No
             _open_issues(t.code, t.subject).update(type=t.severity, peak_value=t.peak)
         elif t.action == PEAK:
             _open_issues(t.code, t.subject).update(peak_value=t.peak)
+        changes.append(
+            IssueChange(
+                _ACTIONS[t.action],
+                t.code,
+                t.subject,
+                t.at,
+                scope.conference_id,
+                t.severity,
+                data=t.evidence,
+            )
+        )
+        diagnose = diagnose or (t.code in SYMPTOM_CODES and t.action != PEAK)
+    if diagnose and scope.conference_id is not None:
+        at = now or max(t.at for t in transitions)
+        changes += conference_diagnose(conference_id=scope.conference_id, at=at)
+    return changes
 
 
 def _issues_close_ended_connections(*, session_id: Any) -> list[Any]:
@@ -229,7 +257,7 @@ def _connection_event(event: GenericEvent) -> None:
             _candidate_error(event, state)
         else:
             transitions = connectivity.grace_check(state, now=at)
-        STATE.connection_save(state)
+        STATE.connection_save(state, stats=False)
         transitions_apply(transitions=transitions, scope=scope)
 
 
@@ -385,6 +413,8 @@ def session_ended(*, session: Session, at: datetime) -> None:
     Issue.objects.filter(subject=f"session:{session.pk}", resolved_at__isnull=True).update(
         resolved_at=_resolved_at(at)
     )
+    # Symptoms of the session's connections ended: their causes may have.
+    conference_diagnose(conference_id=session.conference_id, at=at)
 
 
 def _once(code: str, subject: str) -> bool:

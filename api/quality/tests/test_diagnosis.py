@@ -1,0 +1,148 @@
+"""One diagnosis per cause, and whose network it was: synthetic calls of
+real SDK reports (bench/sdk_traffic.py, the captured Chrome report advanced
+tick by tick) with loss on one sender's uplink, one receiver's downlink, or
+everyone's path, sent through /v1/stats; then the verdict in words."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from api.calls.models import Conference, Participant
+from api.quality.models import Issue
+from api.quality.verdicts import conference_verdict
+from bench.sdk_traffic import DOWNLINK, EVERYONE, UPLINK, MeshSynth, Templates, mesh_losses
+
+pytestmark = pytest.mark.django_db
+
+PEOPLE = ["alice", "bob", "carol"]
+
+
+def _call(live, people):
+    peers = {name: live.join(name) for name in people}
+    links = {
+        (me, other): peers[me].connect(other) for me in people for other in people if me != other
+    }
+    return peers, links
+
+
+def _run(live, clock, people, losses, ticks):
+    peers, links = _call(live, people)
+    mesh = MeshSynth(Templates(), people)
+    for tick in range(ticks):
+        clock.advance(10)
+        reports = mesh.tick(losses if tick >= 1 else {})
+        for (me, other), report in reports.items():
+            peers[me].stats(links[(me, other)], report)
+    return peers, links
+
+
+def _pid(name: str):
+    return str(Participant.objects.get(participant_id=name).pk)
+
+
+def primaries():
+    return list(Issue.objects.filter(cause__isnull=True).order_by("created_at"))
+
+
+@pytest.mark.parametrize(
+    ("where", "who", "code", "culprit", "affected"),
+    [
+        (UPLINK, "alice", "uplink_loss", "alice", ["bob", "carol"]),
+        (DOWNLINK, "carol", "downlink_loss", "carol", ["carol"]),
+        (EVERYONE, None, "path_loss", None, PEOPLE),
+    ],
+    ids=["alice's uplink", "carol's downlink", "everyone"],
+)
+def test_three_party_loss_is_attributed_to_the_right_participant_and_path(
+    live, clock, where, who, code, culprit, affected
+):
+    # Given a three-party mesh call with 6 % loss on one path for 60 s
+    losses = mesh_losses(PEOPLE, where=where, who=who, loss=0.06)
+
+    _run(live, clock, PEOPLE, losses, ticks=7)
+
+    # Then one diagnosis names the cause, who is affected and the evidence
+    [cause] = [i for i in primaries() if i.code.endswith("_loss")]
+    assert cause.code == code
+    assert cause.resolved_at is None
+    likely = cause.data["likely_cause"]
+    assert likely["participant"] == (_pid(culprit) if culprit else None)
+    assert likely["path"] == {"uplink_loss": "uplink", "downlink_loss": "downlink"}.get(
+        code, "path"
+    )
+    assert sorted(a["name"] for a in cause.data["affected"]) == affected
+    pairs = cause.data["evidence"]["pairs"]
+    assert pairs and all(5.0 <= p["loss_pct"] <= 7.0 for p in pairs)
+    assert 5.0 <= cause.data["evidence"]["loss_pct"] <= 7.0
+    if code == "uplink_loss":
+        # Alice's own remote-inbound reports agree
+        assert cause.data["evidence"]["sender_remote_inbound_loss_pct"] > 3.0
+    # And every loss issue is a symptom of it, nothing is left unexplained
+    loss_issues = Issue.objects.filter(code="high_packet_loss")
+    assert loss_issues.exists() and all(i.cause_id == cause.pk for i in loss_issues)
+    assert [i.code for i in primaries()] == [code]
+
+
+def test_a_five_percent_loss_two_party_call_is_one_primary_issue_with_its_symptoms_linked(
+    live, clock
+):
+    # Given a two-party call with 5 % random loss both ways for 90 s
+    people = ["alice", "bob"]
+    _run(live, clock, people, mesh_losses(people, where=EVERYONE, loss=0.05), ticks=10)
+
+    # Then one primary issue, the cause; the detectors' issues (loss on
+    # audio and video, concealment, low MOS, at both receivers) are its
+    # symptoms; it has the worst severity among them
+    [cause] = primaries()
+    assert cause.code == "path_loss"
+    symptoms = list(cause.symptoms.all())
+    codes = {s.code for s in symptoms}
+    assert "high_packet_loss" in codes and len(symptoms) >= 4
+    assert codes <= {"high_packet_loss", "audio_concealment", "low_emos", "very_low_emos"}
+    assert Issue.objects.count() == len(symptoms) + 1
+    worst = "error" if any(s.type == "error" for s in symptoms) else "warning"
+    assert cause.type == worst
+    # 5 % random loss is a warning-level condition, not an error-level score
+    assert not Issue.objects.filter(code="very_low_emos").exists()
+    assert set(cause.data["did"]) == codes
+    assert cause.data["summary"].startswith("everyone lost packets (5 %)")
+
+
+def test_the_verdict_says_who_had_poor_media_how_long_and_why(live, clock):
+    _run(live, clock, PEOPLE, mesh_losses(PEOPLE, where=UPLINK, who="alice", loss=0.09), ticks=7)
+
+    verdict = conference_verdict(Issue.objects.first().conference_id)
+
+    assert verdict["level"] in {"fair", "poor"}
+    text = verdict["text"]
+    assert "for bob and carol for " in text
+    assert re.search(r"for \d+ s: alice's uplink lost 9(\.\d)? % of packets$", text), text
+    by_name = {p["name"]: p for p in verdict["participants"]}
+    assert by_name["bob"]["level"] == by_name["carol"]["level"] == verdict["level"]
+    assert by_name["alice"]["level"] == "good"
+    assert "alice's uplink" in by_name["alice"]["text"]
+
+
+def test_a_clean_call_is_a_good_call(live, clock):
+    _run(live, clock, PEOPLE, {}, ticks=4)
+
+    verdict = conference_verdict(Conference.objects.get().pk)
+
+    assert verdict == {"level": "good", "text": "Good call", "causes": [], "participants": []}
+
+
+def test_when_the_loss_stops_the_cause_resolves_with_its_symptoms(live, clock):
+    peers, links = _call(live, PEOPLE)
+    mesh = MeshSynth(Templates(), PEOPLE)
+    lossy = mesh_losses(PEOPLE, where=UPLINK, who="alice", loss=0.06)
+    for tick in range(10):
+        clock.advance(10)
+        for (me, other), report in mesh.tick(lossy if 1 <= tick < 6 else {}).items():
+            peers[me].stats(links[(me, other)], report)
+
+    [cause] = [i for i in Issue.objects.filter(code="uplink_loss")]
+    assert cause.resolved_at is not None
+    assert all(s.resolved_at is not None for s in cause.symptoms.all())
+    assert cause.resolved_at == max(s.resolved_at for s in cause.symptoms.all())
