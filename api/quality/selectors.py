@@ -21,7 +21,7 @@ from api.calls.models import Conference, Connection, Track
 from api.common import time as clock
 from api.common.time import iso
 from api.quality.catalogue import CATALOGUE
-from api.quality.conf import quality_setting
+from api.quality.conf import quality_setting, rule_settings
 from api.quality.models import Issue, TrackMetric
 
 # Graph columns, each with its SQL aggregate over the metric rows of a time
@@ -331,6 +331,46 @@ def _setup_ms(info: dict | None) -> float | None:
     return round(float(first["duration"]) * 1000.0, 1)
 
 
+# Network measures summarised, with the threshold whose share of time is
+# counted: the raise thresholds of their detectors (high_packet_loss,
+# high_rtt, high_jitter; jitter of incoming audio only, as the detector).
+_NETWORK = (("loss_pct", "high_packet_loss"), ("rtt_ms", "high_rtt"), ("jitter_ms", "high_jitter"))
+
+
+def _network(ids: list[Any]) -> dict[str, Any]:
+    """p50/p95 of loss, RTT and jitter over the incoming streams' intervals,
+    and the share of measured time above each detector's threshold."""
+    rows = TrackMetric.objects.filter(
+        connection_id__in=ids,
+        direction=TrackMetric.Direction.INBOUND,
+        interval_s__isnull=False,
+    ).values_list("kind", "loss_pct", "rtt_ms", "jitter_ms", "interval_s")
+    values: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in _NETWORK}
+    for kind, loss, rtt, jitter, interval in rows:
+        seconds = interval or 0.0
+        if loss is not None:
+            values["loss_pct"].append((loss, seconds))
+        if rtt is not None:
+            values["rtt_ms"].append((rtt, seconds))
+        if jitter is not None and kind == TrackMetric.Kind.AUDIO:
+            values["jitter_ms"].append((jitter, seconds))
+    out: dict[str, Any] = {}
+    for name, code in _NETWORK:
+        threshold = float(rule_settings(code)["raise"])
+        measured = values[name]
+        total = sum(seconds for _, seconds in measured)
+        above = sum(seconds for value, seconds in measured if value > threshold)
+        numbers = [value for value, _ in measured]
+        out[name] = {
+            "p50": _percentile(numbers, 0.5),
+            "p95": _percentile(numbers, 0.95),
+            "threshold": threshold,
+            "share_above": round(above / total, 3) if total else None,
+            "samples": len(numbers),
+        }
+    return out
+
+
 def _summary(*, connections: list[dict[str, Any]], conference_id: Any, issues: Q) -> dict[str, Any]:
     """The summary blocks over ``connections`` (rows with id and
     connection_info) of one conference."""
@@ -363,6 +403,7 @@ def _summary(*, connections: list[dict[str, Any]], conference_id: Any, issues: Q
             video_scores.append(score)
         freezes += count or 0
         freeze_ms += frozen or 0.0
+    network = _network(ids)
     setups = [ms for ms in (_setup_ms(c["connection_info"]) for c in connections) if ms is not None]
     by_code = {
         row["code"]: row["count"]
@@ -387,6 +428,7 @@ def _summary(*, connections: list[dict[str, Any]], conference_id: Any, issues: Q
             "freeze_count": freezes,
             "freeze_seconds": round(freeze_ms / 1000.0, 1),
         },
+        "network": network,
         "setup_time_ms": {
             "median": _percentile(setups, 0.5),
             "max": max(setups) if setups else None,

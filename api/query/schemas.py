@@ -442,6 +442,22 @@ class VideoQualityOut(Out):
     freeze_seconds: float
 
 
+class DistributionOut(Out):
+    p50: float | None
+    p95: float | None
+    threshold: float = Field(..., description="The raise threshold of the measure's detector.")
+    share_above: float | None = Field(
+        ..., description="Share (0–1) of the measured time above the threshold."
+    )
+    samples: int
+
+
+class NetworkQualityOut(Out):
+    loss_pct: DistributionOut = Field(..., description="Loss of incoming streams, %.")
+    rtt_ms: DistributionOut
+    jitter_ms: DistributionOut = Field(..., description="Jitter of incoming audio, ms.")
+
+
 class SetupTimeOut(Out):
     median: float | None
     max: float | None
@@ -457,6 +473,7 @@ class IssueCountsOut(Out):
 class _QualityBlocks(Out):
     audio: AudioQualityOut
     video: VideoQualityOut
+    network: NetworkQualityOut
     setup_time_ms: SetupTimeOut
     issues: IssueCountsOut
 

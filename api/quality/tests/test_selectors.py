@@ -139,6 +139,27 @@ def test_the_conference_summary_reports_mos_distribution_setup_and_issues(live, 
 
 
 @pytest.mark.django_db
+def test_summaries_give_loss_rtt_and_jitter_percentiles_and_time_above_threshold(live, clock):
+    # Given u1 hears 9.09 % audio loss for 5 intervals of 10 s, u0 nothing
+    (_, c0), (_, c1) = _two_party_call(live, clock, samples=6, loss_for_u1=50)
+
+    conference = selectors.conference_quality_summary(conference_id=_conference().pk)
+    connection = selectors.connection_quality_summary(connection_id=c1)
+
+    # The call: 4 incoming streams x 5 intervals, a quarter of the time above 3 %
+    loss = conference["network"]["loss_pct"]
+    assert loss["samples"] == 20 and loss["threshold"] == 3.0
+    assert loss["p50"] == 0.0 and loss["p95"] == pytest.approx(9.09, abs=0.01)
+    assert loss["share_above"] == 0.25
+    rtt, jitter = conference["network"]["rtt_ms"], conference["network"]["jitter_ms"]
+    assert rtt["p50"] == rtt["p95"] == 40.0 and rtt["share_above"] == 0.0
+    # jitter of incoming audio only (2 ms), the 30 ms threshold never passed
+    assert jitter["samples"] == 10 and jitter["p95"] == 2.0 and jitter["share_above"] == 0.0
+    # u1's connection: its audio was above the threshold half of the time
+    assert connection["network"]["loss_pct"]["share_above"] == 0.5
+
+
+@pytest.mark.django_db
 def test_participant_and_connection_summaries(live, clock):
     # 2 intervals of loss: high_packet_loss (2 of 3), not yet 30 s of low MOS
     (_, c0), (_, c1) = _two_party_call(live, clock, samples=3, loss_for_u1=50)
