@@ -22,6 +22,7 @@ from api.common import time as clock
 from api.common.time import iso
 from api.quality.catalogue import CATALOGUE
 from api.quality.conf import quality_setting, rule_settings
+from api.quality.diagnosis import CAUSE_CODES
 from api.quality.models import Issue, TrackMetric
 
 # Graph columns, each with its SQL aggregate over the metric rows of a time
@@ -442,6 +443,38 @@ def _summary(*, connections: list[dict[str, Any]], conference_id: Any, issues: Q
     }
 
 
+def _causes(conference_id: Any) -> list[dict[str, Any]]:
+    """The conference's diagnoses (primary issues of a cause), in words."""
+    out = []
+    for issue in Issue.objects.filter(conference_id=conference_id, code__in=CAUSE_CODES).order_by(
+        "created_at"
+    ):
+        data = issue.data if isinstance(issue.data, dict) else {}
+        out.append(
+            {
+                "issue": str(issue.pk),
+                "code": issue.code,
+                "type": issue.type,
+                "summary": data.get("summary", ""),
+                "did": data.get("did", []),
+                "affected": [a.get("participant") for a in data.get("affected", [])],
+                "likely_cause": data.get("likely_cause") or {},
+                "created_at": iso(issue.created_at),
+                "resolved_at": iso(issue.resolved_at),
+            }
+        )
+    return out
+
+
+def _causes_of(causes: list[dict[str, Any]], participant: str) -> list[dict[str, Any]]:
+    """The causes a participant suffered from or was the likely cause of."""
+    return [
+        c
+        for c in causes
+        if participant in c["affected"] or c["likely_cause"].get("participant") == participant
+    ]
+
+
 def _connection_rows(**filters: Any) -> list[dict[str, Any]]:
     rows = Connection.objects.filter(**filters).values(
         "id", "participant_id", "connection_info", "conference_id"
@@ -461,6 +494,7 @@ def conference_quality_summary(*, conference_id: Any) -> dict[str, Any]:
          "participants": [{"participant": "<uuid>", "audio": ..., ...}, ...]}
     """
     connections = _connection_rows(conference_id=conference_id)
+    causes = _causes(conference_id)
     summary = {
         "conference": str(conference_id),
         **_summary(
@@ -469,9 +503,11 @@ def conference_quality_summary(*, conference_id: Any) -> dict[str, Any]:
             issues=Q(conference_id=conference_id),
         ),
     }
+    summary["issues"]["causes"] = causes
     participants = sorted({str(c["participant_id"]) for c in connections})
-    summary["participants"] = [
-        {
+    summary["participants"] = []
+    for participant in participants:
+        block = {
             "participant": participant,
             **_summary(
                 connections=[c for c in connections if str(c["participant_id"]) == participant],
@@ -479,8 +515,8 @@ def conference_quality_summary(*, conference_id: Any) -> dict[str, Any]:
                 issues=Q(conference_id=conference_id, participant_id=participant),
             ),
         }
-        for participant in participants
-    ]
+        block["issues"]["causes"] = _causes_of(causes, participant)
+        summary["participants"].append(block)
     return summary
 
 
@@ -488,7 +524,7 @@ def participant_quality_summary(*, conference_id: Any, participant_id: Any) -> d
     """The summary blocks of :func:`conference_quality_summary` for what one
     participant experienced in one conference (its connections' incoming
     streams, its issues)."""
-    return {
+    summary = {
         "conference": str(conference_id),
         "participant": str(participant_id),
         **_summary(
@@ -499,6 +535,8 @@ def participant_quality_summary(*, conference_id: Any, participant_id: Any) -> d
             issues=Q(conference_id=conference_id, participant_id=participant_id),
         ),
     }
+    summary["issues"]["causes"] = _causes_of(_causes(conference_id), str(participant_id))
+    return summary
 
 
 def connection_quality_summary(*, connection_id: Any) -> dict[str, Any]:
@@ -507,7 +545,7 @@ def connection_quality_summary(*, connection_id: Any) -> dict[str, Any]:
     connections = _connection_rows(pk=connection_id)
     if not connections:
         raise Connection.DoesNotExist(connection_id)
-    return {
+    summary = {
         "connection": str(connection_id),
         **_summary(
             connections=connections,
@@ -515,6 +553,16 @@ def connection_quality_summary(*, connection_id: Any) -> dict[str, Any]:
             issues=Q(connection_id=connection_id),
         ),
     }
+    # The causes its symptoms are linked to.
+    linked = set(
+        Issue.objects.filter(connection_id=connection_id, cause__isnull=False).values_list(
+            "cause_id", flat=True
+        )
+    )
+    summary["issues"]["causes"] = [
+        c for c in _causes(connections[0]["conference_id"]) if uuid.UUID(c["issue"]) in linked
+    ]
+    return summary
 
 
 # ------------------------------------------------------------------- issues

@@ -9,8 +9,8 @@ read to tell a stopped camera from a broken stream.
 
 Two stores behind one interface (:class:`QualityState`):
 
-* :class:`RedisState` — when Redis is configured (``REDIS_HOST``; always
-  with the queued sink). Web processes write participant marks when a track
+* :class:`RedisState` — with the queued sink (``STATE_STORE`` ``auto``),
+  or with the direct sink when ``STATE_STORE`` is ``redis``. Web processes write participant marks when a track
   or mute event arrives; the process that analyses a connection's sample
   (a web process with the direct sink, any ingest worker with the queued
   one) reads the connection's state and its two participants' marks in one
@@ -20,8 +20,8 @@ Two stores behind one interface (:class:`QualityState`):
   next sample going to another process, continues where the last one
   stopped: rates over the normal interval, open issues resolving when their
   condition clears.
-* :class:`MemoryState` — without Redis (development, SQLite, one process):
-  bounded LRU maps in this process.
+* :class:`MemoryState` — otherwise (the direct sink: development, SQLite,
+  one web process): bounded LRU maps in this process.
 
 ``/v1/stats`` spends no SQL statement on this (its count on PostgreSQL is
 pinned at two). Order: a connection's samples are analysed under
@@ -36,6 +36,7 @@ state stays its counters.
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections import OrderedDict
@@ -355,6 +356,16 @@ def marks_decode(raw: bytes | None) -> ParticipantMarks:
     return ParticipantMarks(set(ended), set(stopped), set(muted_idents), bool(muted))
 
 
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%b\r\n" % (len(value), value)
+
+
+def _command(*parts: bytes) -> bytes:
+    """One Redis command in RESP: redis-py's pipeline machinery cost more
+    than the two commands it sends per sample."""
+    return b"*%d\r\n%b" % (len(parts), b"".join(_bulk(part) for part in parts))
+
+
 def _hex(value: Any) -> bytes:
     return (value.hex if isinstance(value, uuid.UUID) else str(value)).encode()
 
@@ -381,6 +392,45 @@ class RedisState(_Stripes):
         )
         self.prefix = prefix.encode()
         self._local = threading.local()
+        self._cache: OrderedDict[Any, tuple[bytes, ConnectionState]] = OrderedDict()
+        self._cache_guard = threading.Lock()
+
+    # The states this process wrote last, by connection, with the version
+    # it wrote: while Redis still holds that version (no other process
+    # wrote since), the next sample reuses the object instead of decoding.
+    # An entry is taken out while its sample is analysed, and put back
+    # with the new version once saved, so a failed sample leaves none.
+    def _cache_take(self, connection_id: Any) -> tuple[bytes, ConnectionState] | None:
+        with self._cache_guard:
+            return self._cache.pop(connection_id, None)
+
+    def _cache_put(self, connection_id: Any, version: bytes, state: ConnectionState) -> None:
+        with self._cache_guard:
+            self._cache[connection_id] = (version, state)
+            while len(self._cache) > int(quality_setting("STATE_MAX_CONNECTIONS")):
+                self._cache.popitem(last=False)
+
+    def _cache_drop(self, connection_id: Any) -> None:
+        with self._cache_guard:
+            self._cache.pop(connection_id, None)
+
+    def _raw(self) -> Any:
+        """This thread's own connection, for the two hot-path calls."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            pool = self.redis.connection_pool
+            connection = self._local.connection = pool.connection_class(**pool.connection_kwargs)
+        return connection
+
+    def _send(self, *commands: bytes) -> list[Any]:
+        """Send commands in one write, read their answers in order."""
+        connection = self._raw()
+        try:
+            connection.send_packed_command([b"".join(commands)], check_health=True)
+            return [connection.read_response() for _ in commands]
+        except Exception:
+            connection.disconnect()  # the next call reconnects
+            raise
 
     # keys
     def _connection_key(self, connection_id: Any) -> bytes:
@@ -440,11 +490,16 @@ class RedisState(_Stripes):
                 batch["marks"].get((conference_id, participant_id)) or ParticipantMarks(),
                 batch["marks"].get((conference_id, peer_id)) or ParticipantMarks(),
             )
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(self._connection_key(connection_id), [b"s", b"e"])
-        pipe.hmget(self._marks_key(conference_id), [_hex(participant_id), _hex(peer_id)])
-        (stats_part, events_part), (own, peer) = pipe.execute()
-        state = connection_decode(connection_id, stats_part, events_part)
+        (version, stats_part, events_part), (own, peer) = self._send(
+            _command(b"HMGET", self._connection_key(connection_id), b"v", b"s", b"e"),
+            _command(b"HMGET", self._marks_key(conference_id), _hex(participant_id), _hex(peer_id)),
+        )
+        cached = self._cache_take(connection_id)
+        if cached is not None and version is not None and cached[0] == version:
+            # This process wrote the stored version last: its object is it.
+            state = cached[1]
+        else:
+            state = connection_decode(connection_id, stats_part, events_part)
         return SampleState(state, marks_decode(own), marks_decode(peer))
 
     def connection_load(self, connection_id: Any) -> ConnectionState:
@@ -469,8 +524,10 @@ class RedisState(_Stripes):
             fields[b"e"] = events_part_encode(state)
         if fields:
             key = self._connection_key(state.connection_id)
+            fields[b"v"] = os.urandom(8)
             pipe.hset(key, mapping=fields)
             pipe.expire(key, self._ttl())
+            self._cache_drop(state.connection_id)
 
     def connection_save(
         self, state: ConnectionState, *, stats: bool = True, events: bool = True
@@ -482,15 +539,26 @@ class RedisState(_Stripes):
                 stats, events = stats or kept[1], events or kept[2]
             batch["dirty"][state.connection_id] = (state, stats, events)
             return
-        pipe = self.redis.pipeline(transaction=False)
-        self._save(pipe, state, stats=stats, events=events)
-        pipe.execute()
+        key = self._connection_key(state.connection_id)
+        fields: list[bytes] = []
+        if stats:
+            fields += [b"s", stats_part_encode(state)]
+        if events:
+            fields += [b"e", events_part_encode(state)]
+        if fields:
+            version = os.urandom(8)
+            self._send(
+                _command(b"HSET", key, b"v", version, *fields),
+                _command(b"EXPIRE", key, b"%d" % self._ttl()),
+            )
+            self._cache_put(state.connection_id, version, state)
 
     def connection_drop(self, connection_id: Any) -> None:
         batch = self._batch
         if batch is not None:
             batch["states"].pop(connection_id, None)
             batch["dirty"].pop(connection_id, None)
+        self._cache_drop(connection_id)
         self.redis.delete(self._connection_key(connection_id))
 
     def marks_load(self, conference_id: Any, participant_id: Any) -> ParticipantMarks:
@@ -509,17 +577,29 @@ class RedisState(_Stripes):
 
     def clear(self) -> None:
         """Forget every state under the prefix (tests)."""
+        with self._cache_guard:
+            self._cache.clear()
         keys = list(self.redis.scan_iter(match=self.prefix + b"*", count=1000))
         if keys:
             self.redis.delete(*keys)
 
 
-def state_for_process() -> QualityState:
-    """The store this process uses: Redis when configured (unless
-    ``STATE_STORE`` says ``memory``), else memory."""
+def _redis_wanted() -> bool:
+    """``STATE_STORE``: ``redis``, ``memory``, or ``auto`` — Redis with the
+    queued sink (its worker analyses what web processes saw), memory with
+    the direct sink unless asked (it costs the direct sink's request ~170 µs
+    of CPU, docs/benchmarks.md; set ``redis`` when several web processes
+    take one app's samples)."""
     store = quality_setting("STATE_STORE")
+    if store == "auto":
+        return bool(settings.CONFIG.redis_url) and settings.CONFIG.ingest_sink == "queued"
+    return store == "redis"
+
+
+def state_for_process() -> QualityState:
+    """The store this process uses (:func:`_redis_wanted`)."""
     url = settings.CONFIG.redis_url
-    if store == "redis" or (store == "auto" and url):
+    if _redis_wanted():
         if not url:
             raise RuntimeError("PEERMETRICS_QUALITY STATE_STORE=redis needs REDIS_HOST")
         return RedisState(url)
@@ -551,10 +631,7 @@ STATE: Any = _Current()
 
 
 def _store_kind() -> tuple[str, str | None]:
-    store = quality_setting("STATE_STORE")
-    url = settings.CONFIG.redis_url
-    redis_wanted = store == "redis" or (store == "auto" and bool(url))
-    return ("redis", url) if redis_wanted else ("memory", None)
+    return ("redis", settings.CONFIG.redis_url) if _redis_wanted() else ("memory", None)
 
 
 @receiver(setting_changed)

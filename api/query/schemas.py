@@ -464,10 +464,25 @@ class SetupTimeOut(Out):
     connections: int
 
 
+class CauseOut(Out):
+    issue: uuid.UUID
+    code: str
+    type: Literal["warning", "error"]
+    summary: str = Field(..., description="The cause in words.")
+    did: list[str] = Field(..., description="What it did: the codes of its symptoms.")
+    affected: list[uuid.UUID]
+    likely_cause: dict[str, Any]
+    created_at: datetime
+    resolved_at: datetime | None
+
+
 class IssueCountsOut(Out):
     total: int
     open: int
     by_code: dict[str, int]
+    causes: list[CauseOut] = Field(
+        ..., description="The diagnoses (one per cause) that concern these participants."
+    )
 
 
 class _QualityBlocks(Out):

@@ -132,8 +132,14 @@ def test_the_conference_summary_reports_mos_distribution_setup_and_issues(live, 
         "very_low_emos": 1,
     }
     assert summary["issues"]["open"] == 3
+    # the cause and what it did, for the call and for the one who suffered
+    [cause] = summary["issues"]["causes"]
+    assert cause["code"] == "path_loss"
+    assert cause["did"] == ["high_packet_loss", "very_low_emos"]
+    assert cause["summary"].startswith("9.1 % of packets from u0 to u1 were lost")
     by_participant = {p["participant"]: p for p in summary["participants"]}
     assert len(by_participant) == 2
+    assert sorted(len(p["issues"]["causes"]) for p in by_participant.values()) == [0, 1]
     assert sorted(p["audio"]["mos_median"] for p in by_participant.values()) == [2.71, 4.35]
     assert orjson.loads(orjson.dumps(summary)) == summary
 

@@ -143,3 +143,28 @@ def test_a_restarted_worker_resolves_the_issues_of_a_lossy_call_when_the_loss_st
     # came with the state
     first = TrackMetric.objects.filter(created_at=restarted_at)
     assert first.count() == 4 and all(m.interval_s is not None for m in first)
+
+
+def test_with_the_direct_sink_two_web_processes_share_one_state_when_asked(live, clock, settings):
+    # Given the direct sink told to keep detector state in Redis, and two
+    # web processes taking a connection's samples in turn
+    settings.PEERMETRICS_QUALITY = {"STATE_STORE": "redis"}
+    web = [state_for_process(), state_for_process()]
+    caller = live.join("alice")
+    connection = caller.connect("bob")
+    script = StatsScript()
+    lossy = {"audio_in": {"pps": 46.0, "lost": 40}}
+    try:
+        for tick, changes in enumerate([{}, lossy, lossy, lossy, {}, {}, {}]):
+            STATE.use(web[tick % 2])
+            clock.advance(10)
+            caller.stats(connection, script.sample(**changes))
+    finally:
+        STATE.use(None)
+
+    # Then every sample after the first has rates (the other process's
+    # counters were there), and the loss issue one raised the other resolved
+    rows = TrackMetric.objects.filter(kind="audio", direction="inbound").order_by("created_at")
+    assert [r.interval_s is not None for r in rows] == [False] + [True] * 6
+    [issue] = Issue.objects.filter(code="high_packet_loss")
+    assert issue.resolved_at is not None
