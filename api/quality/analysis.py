@@ -37,12 +37,13 @@ from django.db import DatabaseError
 
 from api.calls.models import Connection
 from api.quality import metrics
+from api.quality import state as live
 from api.quality.conf import quality_setting
 from api.quality.detectors import connectivity
 from api.quality.detectors.streams import Marks, streams_detect
 from api.quality.diagnosis import IssueChange
 from api.quality.services import IssueScope, transitions_apply
-from api.quality.state import STATE, ConnectionState, ParticipantMarks
+from api.quality.state import ConnectionState, ParticipantMarks
 from api.tenancy.models import App
 
 logger = logging.getLogger("api.quality")
@@ -81,7 +82,7 @@ class Analysis:
 
 def connection_locked(connection_id: Any) -> AbstractContextManager:
     """Hold while a sample of the connection is analysed, stored and detected."""
-    return STATE.locked(connection_id)
+    return live.STATE.locked(connection_id)
 
 
 def samples_batch(contexts: Iterable[tuple[Any, Any, Any, Any]]) -> AbstractContextManager:
@@ -90,7 +91,7 @@ def samples_batch(contexts: Iterable[tuple[Any, Any, Any, Any]]) -> AbstractCont
     (connection, conference, participant, peer) ids, is read once and
     written once the block ends without an exception (after the commit);
     if it raises, nothing is kept, and a retry starts from the same state."""
-    return STATE.batch(contexts)
+    return live.STATE.batch(contexts)
 
 
 _intervals: dict[Any, tuple[float, float]] = {}
@@ -197,7 +198,7 @@ def sample_analyse(*, context: SampleContext, data: dict) -> Analysis:
     connection's kept counters and changes nothing."""
     candidate_type = local_candidate_type(data)
     try:
-        loaded = STATE.sample_load(
+        loaded = live.STATE.sample_load(
             context.connection_id, context.conference_id, context.participant_id, context.peer_id
         )
         state = loaded.connection
@@ -236,7 +237,7 @@ def sample_detect(analysis: Analysis) -> list[IssueChange]:
         # writes it otherwise).
         events_changed = bool(transitions)
         transitions += streams_detect(state=state, extraction=extraction, marks=marks)
-        STATE.connection_save(state, events=events_changed)
+        live.STATE.connection_save(state, events=events_changed)
         scope = IssueScope(
             app_id=context.app_id,
             conference_id=context.conference_id,

@@ -36,34 +36,46 @@ from api.quality import mos
 KINDS = ("audio", "video")
 DIRECTIONS = ("inbound", "outbound")
 
-# Counters kept per stats id: report key → short name.
-_INBOUND_COUNTERS = {
+# Counters kept per stats id, by (kind, direction): report key → short
+# name. Each kind reads only its own (a report has ~20 more numbers).
+_COMMON_INBOUND = {
     "bytesReceived": "bytes",
     "packetsReceived": "packets",
     "packetsLost": "lost",
     "jitterBufferDelay": "jbd",
     "jitterBufferEmittedCount": "jbe",
-    "framesDecoded": "decoded",
-    "framesReceived": "received",
-    "freezeCount": "freezes",
-    "totalFreezesDuration": "freeze_s",
-    "concealedSamples": "concealed",
-    "silentConcealedSamples": "silent",
-    "totalSamplesReceived": "samples",
-    "insertedSamplesForDeceleration": "inserted",
-    "removedSamplesForAcceleration": "removed",
-    "fecPacketsReceived": "fec",
-    "fecPacketsDiscarded": "fec_discarded",
-    "retransmittedBytesReceived": "rtx_bytes",
-    "fecBytesReceived": "fec_bytes",
-    "qpSum": "qp",
-    "pliCount": "pli",
 }
-_OUTBOUND_COUNTERS = {
-    "bytesSent": "bytes",
-    "retransmittedBytesSent": "rtx_bytes",
-    "packetsSent": "packets",
-    "framesSent": "sent_frames",
+_COUNTERS = {
+    ("audio", "inbound"): {
+        **_COMMON_INBOUND,
+        "concealedSamples": "concealed",
+        "silentConcealedSamples": "silent",
+        "totalSamplesReceived": "samples",
+        "insertedSamplesForDeceleration": "inserted",
+        "removedSamplesForAcceleration": "removed",
+        # Opus in-band FEC: payloads inside media packets (their bytes are media).
+        "fecPacketsReceived": "fec",
+        "fecPacketsDiscarded": "fec_discarded",
+    },
+    ("video", "inbound"): {
+        **_COMMON_INBOUND,
+        # RTX and FEC (ulpfec/flexfec) repair bytes, not picture.
+        "retransmittedBytesReceived": "rtx_bytes",
+        "fecBytesReceived": "fec_bytes",
+        "framesDecoded": "decoded",
+        "framesReceived": "received",
+        "freezeCount": "freezes",
+        "totalFreezesDuration": "freeze_s",
+        "qpSum": "qp",
+        "pliCount": "pli",
+    },
+    ("audio", "outbound"): {"bytesSent": "bytes", "packetsSent": "packets"},
+    ("video", "outbound"): {
+        "bytesSent": "bytes",
+        "retransmittedBytesSent": "rtx_bytes",
+        "packetsSent": "packets",
+        "framesSent": "sent_frames",
+    },
 }
 
 
@@ -365,7 +377,7 @@ def _stream_extract(
     previous: dict,
 ) -> StreamSample:
     inbound = direction == "inbound"
-    names = _INBOUND_COUNTERS if inbound else _OUTBOUND_COUNTERS
+    names = _COUNTERS[(kind, direction)]
     values = {short: num(report.get(key)) for key, short in names.items()}
     ts = num(report.get("timestamp"))
     dt, newer = _interval(ts, prev, limit_s)

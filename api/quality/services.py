@@ -24,12 +24,13 @@ from api.calls.models import Connection, Session, Track
 from api.common.metrics import ISSUES_RAISED, labelled
 from api.common.time import iso
 from api.events.models import GenericEvent, StatsSample
+from api.quality import state as live
 from api.quality.catalogue import CATALOGUE
 from api.quality.detectors import connectivity
 from api.quality.detectors.engine import ESCALATE, PEAK, RAISE, RESOLVE, Transition
 from api.quality.diagnosis import SYMPTOM_CODES, IssueChange, conference_diagnose
 from api.quality.models import Issue, TrackMetric
-from api.quality.state import STATE, ConnectionState
+from api.quality.state import ConnectionState
 
 logger = logging.getLogger("api.quality")
 
@@ -225,15 +226,15 @@ def _event_analyse(event: GenericEvent) -> None:
                 "unmute",
             }
         ):
-            marks = STATE.marks_load(event.conference_id, event.participant_id)
+            marks = live.STATE.marks_load(event.conference_id, event.participant_id)
             marks.muted = data["eventName"] == "mute"
-            STATE.marks_save(event.conference_id, event.participant_id, marks)
+            live.STATE.marks_save(event.conference_id, event.participant_id, marks)
     elif category == GenericEvent.Category.CONNECTION:
         if name in {"removeConnection", "removePeer"} or (
             name in _STATE_EVENTS and data == "closed"
         ):
             for connection_id in _issues_close_ended_connections(session_id=event.session_id):
-                STATE.connection_drop(connection_id)
+                live.STATE.connection_drop(connection_id)
         elif event.connection_id is not None:
             _connection_event(event)
 
@@ -241,8 +242,8 @@ def _event_analyse(event: GenericEvent) -> None:
 def _connection_event(event: GenericEvent) -> None:
     name, data, at = event.type, event.data, event.created_at
     scope = _event_scope(event)
-    with STATE.locked(event.connection_id):
-        state = STATE.connection_load(event.connection_id)
+    with live.STATE.locked(event.connection_id):
+        state = live.STATE.connection_load(event.connection_id)
         transitions: list[Transition] = []
         if name == "addConnection":
             if isinstance(data, dict) and data.get("connectionState") == "connected":
@@ -257,7 +258,7 @@ def _connection_event(event: GenericEvent) -> None:
             _candidate_error(event, state)
         else:
             transitions = connectivity.grace_check(state, now=at)
-        STATE.connection_save(state, stats=False)
+        live.STATE.connection_save(state, stats=False)
         transitions_apply(transitions=transitions, scope=scope)
 
 
@@ -336,9 +337,9 @@ def _get_user_media(event: GenericEvent) -> None:
     kinds = {kind for kind in ("audio", "video") if data.get(kind)}
     if kinds:
         issue_resolve(code="getusermedia_error", subject=subject, at=event.created_at)
-        marks = STATE.marks_load(event.conference_id, event.participant_id)
+        marks = live.STATE.marks_load(event.conference_id, event.participant_id)
         marks.stopped_kinds -= kinds
-        STATE.marks_save(event.conference_id, event.participant_id, marks)
+        live.STATE.marks_save(event.conference_id, event.participant_id, marks)
 
 
 def _track_event(event: GenericEvent) -> None:
@@ -351,7 +352,7 @@ def _track_event(event: GenericEvent) -> None:
     )
     if track is None:
         return
-    marks = STATE.marks_load(event.conference_id, event.participant_id)
+    marks = live.STATE.marks_load(event.conference_id, event.participant_id)
     ident = track["track_id"]
     if event.type == "ended":
         marks.ended_idents.add(ident)
@@ -362,7 +363,7 @@ def _track_event(event: GenericEvent) -> None:
         marks.muted_idents.add(ident)
     else:
         marks.muted_idents.discard(ident)
-    STATE.marks_save(event.conference_id, event.participant_id, marks)
+    live.STATE.marks_save(event.conference_id, event.participant_id, marks)
 
 
 # ----------------------------------------------------------------- sessions
@@ -409,7 +410,7 @@ def session_ended(*, session: Session, at: datetime) -> None:
     _no_media_access_check(session=session, scope=scope, at=at)
     _no_connection_check(session=session, scope=scope, at=at)
     for connection_id in _issues_close_ended_connections(session_id=session.pk):
-        STATE.connection_drop(connection_id)
+        live.STATE.connection_drop(connection_id)
     Issue.objects.filter(subject=f"session:{session.pk}", resolved_at__isnull=True).update(
         resolved_at=_resolved_at(at)
     )
@@ -460,7 +461,7 @@ def _no_connection_check(*, session: Session, scope: IssueScope, at: datetime) -
             n.get("status") == "connected" for n in negotiations
         ):
             return
-        known = STATE.connection_peek(pk)
+        known = live.STATE.connection_peek(pk)
         if known is not None and known.established:
             return
     ids = [c[0] for c in connections]
@@ -500,5 +501,5 @@ def conference_ended(*, conference: Any, at: datetime) -> None:
     for connection_id in Connection.objects.filter(conference_id=conference.pk).values_list(
         "pk", flat=True
     ):
-        STATE.connection_drop(connection_id)
-    STATE.conference_drop(conference.pk)
+        live.STATE.connection_drop(connection_id)
+    live.STATE.conference_drop(conference.pk)

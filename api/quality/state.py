@@ -606,32 +606,20 @@ def state_for_process() -> QualityState:
     return MemoryState()
 
 
-class _Current:
-    """``STATE``: the process's store, chosen on first use (and again when a
-    test changes the settings). Tests that play two processes swap it with
-    :func:`use`."""
-
-    def __init__(self) -> None:
-        self._store: QualityState | None = None
-
-    @property
-    def store(self) -> QualityState:
-        if self._store is None:
-            self._store = state_for_process()
-        return self._store
-
-    def use(self, store: QualityState | None) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
-
-
-STATE: Any = _Current()
+# The process's store. Read it as ``state.STATE`` (the module attribute:
+# it is replaced when the settings choose another store, and tests that
+# play two processes swap it with :func:`use`).
+STATE: QualityState = state_for_process()
 
 
 def _store_kind() -> tuple[str, str | None]:
     return ("redis", settings.CONFIG.redis_url) if _redis_wanted() else ("memory", None)
+
+
+def use(store: QualityState | None) -> None:
+    """Make ``store`` the process's store (None: the one the settings choose)."""
+    global STATE
+    STATE = store if store is not None else state_for_process()
 
 
 @receiver(setting_changed)
@@ -639,12 +627,10 @@ def _store_settings_changed(setting: str, **kwargs) -> None:
     # A new store only when the settings choose another one (a memory
     # store replaced mid-test would forget the call so far).
     if setting in {"CONFIG", "PEERMETRICS_QUALITY"}:
-        current = STATE._store
-        if current is None:
-            return
+        current = STATE
         kind = _store_kind()
         same = (
             isinstance(current, RedisState) and kind[0] == "redis" and current.url == kind[1]
         ) or (isinstance(current, MemoryState) and kind[0] == "memory")
         if not same:
-            STATE.use(None)
+            use(None)

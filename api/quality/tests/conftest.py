@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from api.quality import analysis
+from api.quality import state as live_state
 from api.quality.models import Issue
-from api.quality.state import STATE
 
 START = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 
@@ -21,10 +21,10 @@ START = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 @pytest.fixture(autouse=True)
 def _fresh_quality_state():
     """Live state is per process; every test starts without it."""
-    STATE.clear()
+    live_state.STATE.clear()
     analysis._intervals.clear()
     yield
-    STATE.clear()
+    live_state.STATE.clear()
     analysis._intervals.clear()
 
 

@@ -4,7 +4,7 @@ restarted worker carries on with the counters and open issues of the one
 before it.
 
 The web process and the worker run in this test process; each gets a
-store of its own (``STATE.use``), as two processes would: with the
+store of its own (``state.use``), as two processes would: with the
 in-memory store these tests fail (the first pass's behaviour)."""
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from api.ingest.sinks import current_sink
 from api.ingest.sinks.queued import QueuedSink, redis_client
 from api.ingest.tests.test_replay_captured_calls import replay
 from api.ingest.worker import IngestWorker
+from api.quality import state as live_state
 from api.quality.models import Issue, TrackMetric
-from api.quality.state import STATE, state_for_process
+from api.quality.state import state_for_process
 from api.quality.tests.conftest import StatsScript
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
@@ -47,19 +48,19 @@ class Processes:
         self.web = state_for_process()
         self.worker = state_for_process()
         self.consumer = "worker-1"
-        STATE.use(self.web)
+        live_state.use(self.web)
 
     def drain(self) -> IngestWorker:
         sink = current_sink()
         assert isinstance(sink, QueuedSink) and sink.flush(timeout=10)
-        STATE.use(self.worker)
+        live_state.use(self.worker)
         try:
             worker = IngestWorker(consumer=self.consumer, block_ms=10, claim_idle_ms=60_000)
             worker.ensure_group()
             while worker.run_once():
                 pass
         finally:
-            STATE.use(self.web)
+            live_state.use(self.web)
         return worker
 
     def restart_worker(self) -> None:
@@ -71,7 +72,7 @@ class Processes:
 def processes(queued):
     procs = Processes()
     yield procs
-    STATE.use(None)
+    live_state.use(None)
 
 
 class DrainingSdk:
@@ -156,11 +157,11 @@ def test_with_the_direct_sink_two_web_processes_share_one_state_when_asked(live,
     lossy = {"audio_in": {"pps": 46.0, "lost": 40}}
     try:
         for tick, changes in enumerate([{}, lossy, lossy, lossy, {}, {}, {}]):
-            STATE.use(web[tick % 2])
+            live_state.use(web[tick % 2])
             clock.advance(10)
             caller.stats(connection, script.sample(**changes))
     finally:
-        STATE.use(None)
+        live_state.use(None)
 
     # Then every sample after the first has rates (the other process's
     # counters were there), and the loss issue one raised the other resolved

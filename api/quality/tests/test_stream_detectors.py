@@ -216,7 +216,7 @@ def test_dtx_silence_raises_no_loss_and_no_dry_track(live, clock):
 @pytest.mark.django_db
 def test_a_lost_process_state_does_not_duplicate_an_open_issue(live, clock):
     # Given an open issue
-    from api.quality.state import STATE
+    from api.quality import state as live_state
 
     caller = live.join("u0")
     connection = caller.connect("u1")
@@ -226,7 +226,7 @@ def test_a_lost_process_state_does_not_duplicate_an_open_issue(live, clock):
     assert len(issues("high_packet_loss")) == 1
 
     # When the process forgets everything (restart) and the loss goes on
-    STATE.clear()
+    live_state.STATE.clear()
     run(caller, connection, script, clock, loss, loss, loss)
 
     # Then the open issue is not duplicated, and still resolves
