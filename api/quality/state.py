@@ -585,12 +585,13 @@ class RedisState(_Stripes):
 
 
 def _redis_wanted() -> bool:
-    """``STATE_STORE``: ``redis``, ``memory``, or ``auto`` — Redis with the
+    """``QUALITY_STATE`` (or ``PEERMETRICS_QUALITY["STATE_STORE"]``):
+    ``redis``, ``memory``, or ``auto`` — Redis with the
     queued sink (its worker analyses what web processes saw), memory with
     the direct sink unless asked (it costs the direct sink's request ~170 µs
     of CPU, docs/benchmarks.md; set ``redis`` when several web processes
     take one app's samples)."""
-    store = quality_setting("STATE_STORE")
+    store = quality_setting("STATE_STORE") or settings.CONFIG.quality_state
     if store == "auto":
         return bool(settings.CONFIG.redis_url) and settings.CONFIG.ingest_sink == "queued"
     return store == "redis"
