@@ -235,6 +235,9 @@ def _event_analyse(event: GenericEvent) -> None:
         ):
             for connection_id in _issues_close_ended_connections(session_id=event.session_id):
                 live.STATE.connection_drop(connection_id)
+            # Their symptoms ended with them: so may their causes.
+            if event.conference_id is not None:
+                conference_diagnose(conference_id=event.conference_id, at=event.created_at)
         elif event.connection_id is not None:
             _connection_event(event)
 
