@@ -146,3 +146,37 @@ def test_when_the_loss_stops_the_cause_resolves_with_its_symptoms(live, clock):
     assert cause.resolved_at is not None
     assert all(s.resolved_at is not None for s in cause.symptoms.all())
     assert cause.resolved_at == max(s.resolved_at for s in cause.symptoms.all())
+
+
+def test_the_conference_api_serves_the_verdict_and_each_issue_names_its_cause(live, clock, app):
+    from api.query.tests.conftest import ApiClient
+    from api.tenancy.models import Membership, User
+
+    _run(live, clock, PEOPLE, mesh_losses(PEOPLE, where=UPLINK, who="alice", loss=0.09), ticks=7)
+    viewer = User.objects.create_user(username="viewer", password="x" * 12)
+    Membership.objects.create(user=viewer, organization=app.organization)
+    api = ApiClient(viewer)
+    conference = Conference.objects.get()
+
+    answer = api.get(f"/v1/conferences/{conference.pk}")
+
+    assert answer.status == 200, answer
+    verdict = answer.data["verdict"]
+    assert re.search(
+        r"^Poor audio and video for bob and carol for \d+ s: alice's uplink", verdict["text"]
+    )
+    [cause] = verdict["causes"]
+    assert cause["code"] == "uplink_loss" and cause["likely_cause"]["name"] == "alice"
+    assert sorted(cause["affected"]) == sorted([_pid("bob"), _pid("carol")])
+    # every loss issue of the call points at it
+    issues = api.get("/v1/issues", conferenceId=str(conference.pk)).data
+    by_code = {}
+    for issue in issues:
+        by_code.setdefault(issue["code"], []).append(issue)
+    assert [i["cause"] for i in by_code["uplink_loss"]] == [None]
+    assert {i["cause"] for i in by_code["high_packet_loss"]} == {cause["issue"]}
+    # and the quality summary says the cause and what it did
+    summary = api.get(f"/v1/conferences/{conference.pk}/quality").data
+    [said] = summary["issues"]["causes"]
+    assert said["code"] == "uplink_loss" and "high_packet_loss" in said["did"]
+    assert summary["network"]["loss_pct"]["share_above"] > 0
