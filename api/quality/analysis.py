@@ -42,6 +42,7 @@ from api.quality.conf import quality_setting
 from api.quality.detectors import connectivity
 from api.quality.detectors.streams import Marks, streams_detect
 from api.quality.diagnosis import IssueChange
+from api.quality.models import Issue
 from api.quality.services import IssueScope, transitions_apply
 from api.quality.state import ConnectionState, ParticipantMarks
 from api.tenancy.models import App
@@ -228,6 +229,11 @@ def sample_detect(analysis: Analysis) -> list[IssueChange]:
         return []
     try:
         state.counters = _counters_prune(extraction)
+        if not state.seeded:
+            # First sample of the connection in this state (a new
+            # connection, a restart, state lost): its open issues, so that
+            # they resolve when their condition clears. One query, once.
+            _open_issues_seed(state)
         marks = analysis.marks or Marks(own=ParticipantMarks(), peer=ParticipantMarks())
         if extraction.media_flowed:
             state.established = True
@@ -253,6 +259,19 @@ def sample_detect(analysis: Analysis) -> list[IssueChange]:
     except Exception:
         logger.exception("quality analysis failed for connection %s", context.connection_id)
         return []
+
+
+def _open_issues_seed(state: ConnectionState) -> None:
+    state.seeded = True
+    for code, subject, created_at, peak, severity, data in Issue.objects.filter(
+        connection_id=state.connection_id, resolved_at__isnull=True
+    ).values_list("code", "subject", "created_at", "peak_value", "type", "data"):
+        rule = state.rule(code, subject)
+        if rule.open:
+            continue
+        rule.open, rule.onset, rule.severity = True, created_at, severity
+        rule.peak = rule.written_peak = peak
+        rule.evidence = data if isinstance(data, dict) else {}
 
 
 def _counters_prune(extraction: metrics.Extraction) -> dict[str, dict]:

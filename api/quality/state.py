@@ -71,6 +71,9 @@ class ConnectionState:
     connected: bool = False
     setup_checked: bool = False
     established: bool = False
+    # The connection's open issues were read into ``rules`` (after a
+    # restart, or state lost, they resolve when their condition clears).
+    seeded: bool = False
 
     def rule(self, code: str, subject: str) -> RuleState:
         key = (code, subject)
@@ -275,7 +278,9 @@ def _rules_encode(state: ConnectionState, *, events: bool) -> dict[str, list]:
 
 def stats_part_encode(state: ConnectionState) -> bytes:
     """What the stats samples drive: counters, stream and pair rules."""
-    return orjson.dumps([state.counters, _rules_encode(state, events=False), state.established])
+    return orjson.dumps(
+        [state.counters, _rules_encode(state, events=False), state.established, state.seeded]
+    )
 
 
 def events_part_encode(state: ConnectionState) -> bytes:
@@ -326,8 +331,8 @@ def connection_decode(
 ) -> ConnectionState:
     state = ConnectionState(connection_id)
     if stats_part:
-        counters, rules, established = orjson.loads(stats_part)
-        state.counters, state.established = counters, established
+        counters, rules, established, seeded = orjson.loads(stats_part)
+        state.counters, state.established, state.seeded = counters, established, seeded
         _rules_decode(state, rules)
     if events_part:
         rules, ice, conn, disconnected, setup, connected, checked = orjson.loads(events_part)

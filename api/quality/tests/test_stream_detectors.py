@@ -237,6 +237,28 @@ def test_a_lost_process_state_does_not_duplicate_an_open_issue(live, clock):
 
 
 @pytest.mark.django_db
+def test_after_a_restart_an_open_issue_resolves_when_its_condition_clears(live, clock):
+    # Given an open loss issue (in-process state, the direct sink's default)
+    from api.quality import state as live_state
+
+    caller = live.join("u0")
+    connection = caller.connect("u1")
+    script = StatsScript()
+    loss = {"audio_in": {"lost": 50}}
+    run(caller, connection, script, clock, HEALTHY, loss, loss)
+    [issue] = issues("high_packet_loss")
+    assert issue.resolved_at is None
+
+    # When the process restarts (forgets everything) and the loss stops
+    live_state.STATE.clear()
+    run(caller, connection, script, clock, HEALTHY, HEALTHY, HEALTHY)
+
+    # Then the next process read the open issue and resolves it
+    [issue] = issues("high_packet_loss")
+    assert issue.resolved_at is not None
+
+
+@pytest.mark.django_db
 def test_a_stopped_camera_is_not_a_broken_stream(live, clock):
     # Given two participants sending each other audio and video
     u0, u1 = live.join("u0"), live.join("u1")
