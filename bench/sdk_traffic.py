@@ -87,6 +87,7 @@ class StatsSynth:
         self.fields: list[tuple[tuple, float, float]] = []
         _counters(self.report, templates.stats_previous, (), self.fields)
         self.tick = 0
+        self.held: dict[tuple[str, str], int] = {}
         self.lost: dict[tuple, float] = {}
         # Inbound packets per captured interval, per report: the base of the loss.
         self.received_increment = {
@@ -101,16 +102,26 @@ class StatsSynth:
             node = node[key]
         node[path[-1]] = value
 
-    def next(self, *, loss: float = 0.0, remote_loss: float = 0.0) -> dict:
+    def next(
+        self,
+        *,
+        loss: float = 0.0,
+        remote_loss: float = 0.0,
+        stalled: frozenset[tuple[str, str]] = frozenset(),
+    ) -> dict:
         """The report of the next tick. ``loss`` (0–1): share of the
         packets sent to this side that were lost (its inbound reports);
         ``remote_loss``: share of what this side sent that its peer lost
         (its remote-inbound reports: ``fractionLost`` and ``packetsLost``).
-        The lost audio is concealed (``concealedSamples``)."""
+        The lost audio is concealed (``concealedSamples``). ``stalled``:
+        (kind, direction) whose counters stand still this tick (a frozen
+        sender; the reports' timestamps go on)."""
         self.tick += 1
-        steps = self.tick * self.scale
+        for held in stalled:
+            self.held[held] = self.held.get(held, 0) + 1
         for path, base, increment in self.fields:
-            value = base + increment * steps
+            held_steps = 0 if path[-1] == "timestamp" else self.held.get(path[:2], 0)
+            value = base + increment * (self.tick - held_steps) * self.scale
             self._set(path, int(value) if isinstance(base, int) else value)
         for path, increment in self.received_increment.items():
             self.lost[path] = self.lost.get(path, 0.0) + increment * self.scale * loss
@@ -196,14 +207,26 @@ class MeshSynth:
             if me != peer
         }
 
-    def tick(self, losses: dict[tuple[str, str], float]) -> dict[tuple[str, str], dict]:
+    def tick(
+        self,
+        losses: dict[tuple[str, str], float],
+        *,
+        frozen: frozenset[tuple[str, str]] = frozenset(),
+    ) -> dict[tuple[str, str], dict]:
         """(participant, peer) → the participant's report on its connection
-        to the peer."""
-        return {
-            (me, peer): copy.deepcopy(
+        to the peer. ``frozen``: (sender, kind) whose media stopped flowing
+        (its outbound and its receivers' inbound counters stand still)."""
+        out = {}
+        for (me, peer), synth in self.synths.items():
+            stalled = frozenset(
+                {(kind, "outbound") for sender, kind in frozen if sender == me}
+                | {(kind, "inbound") for sender, kind in frozen if sender == peer}
+            )
+            out[(me, peer)] = copy.deepcopy(
                 synth.next(
-                    loss=losses.get((me, peer), 0.0), remote_loss=losses.get((peer, me), 0.0)
+                    loss=losses.get((me, peer), 0.0),
+                    remote_loss=losses.get((peer, me), 0.0),
+                    stalled=stalled,
                 )
             )
-            for (me, peer), synth in self.synths.items()
-        }
+        return out

@@ -281,13 +281,7 @@ def _attach(cause: _Cause, by_pair: dict[tuple[Any, Any], list[dict]]) -> _Cause
     """The cause's symptoms and its loss evidence, from its pairs."""
     if cause.code == "sender_media_stopped":
         if not cause.symptoms:
-            kind = cause.kind
-            for pair in cause.pairs:
-                cause.symptoms += [
-                    i
-                    for i in by_pair.get(pair, [])
-                    if i["code"] == "dry_inbound_track" and (i["data"] or {}).get("kind") == kind
-                ]
+            cause.symptoms = _dry_symptoms(by_pair, cause.pairs, cause.culprit, cause.kind)
         return cause
     cause.symptoms = [
         i for pair in cause.pairs for i in by_pair.get(pair, []) if i["code"] in LOSS_SYMPTOMS
@@ -418,17 +412,25 @@ def _dry_causes(
                 {(r, sender) for r in its_receivers},
                 kind=kind,
             )
-            cause.symptoms = [i for issues in dry.values() for i in issues]
-            for (r, _s), issues in by_pair.items():
-                if r == sender:
-                    cause.symptoms += [
-                        i
-                        for i in issues
-                        if i["code"] == "dry_outbound_track"
-                        and (i["data"] or {}).get("kind") == kind
-                    ]
+            cause.symptoms = _dry_symptoms(by_pair, cause.pairs, sender, kind)
             causes.append(cause)
     return causes
+
+
+def _dry_symptoms(
+    by_pair: dict[tuple[Any, Any], list[dict]], pairs: set, sender: Any, kind: str | None
+) -> list[dict]:
+    """The receivers' dry incoming tracks of ``kind`` on ``pairs``, and the
+    sender's own dry outgoing ones."""
+
+    def of_kind(issue: dict, code: str) -> bool:
+        return issue["code"] == code and (issue["data"] or {}).get("kind") == kind
+
+    found = [i for pair in pairs for i in by_pair.get(pair, []) if of_kind(i, "dry_inbound_track")]
+    for (participant, _peer), issues in by_pair.items():
+        if participant == sender:
+            found += [i for i in issues if of_kind(i, "dry_outbound_track")]
+    return found
 
 
 def _summary(cause: _Cause, names: dict[Any, str]) -> tuple[str, str]:

@@ -180,3 +180,29 @@ def test_the_conference_api_serves_the_verdict_and_each_issue_names_its_cause(li
     [said] = summary["issues"]["causes"]
     assert said["code"] == "uplink_loss" and "high_packet_loss" in said["did"]
     assert summary["network"]["loss_pct"]["share_above"] > 0
+
+
+def test_a_frozen_sender_is_one_diagnosis_with_every_receivers_dry_track_linked(live, clock):
+    # Given a three-party call in which alice's video stops flowing (she did
+    # not stop or mute it: no event says so) after 20 s
+    peers, links = _call(live, PEOPLE)
+    mesh = MeshSynth(Templates(), PEOPLE)
+    for tick in range(6):
+        clock.advance(10)
+        frozen = frozenset({("alice", "video")}) if tick >= 2 else frozenset()
+        for (me, other), report in mesh.tick({}, frozen=frozen).items():
+            peers[me].stats(links[(me, other)], report)
+
+    # Then one diagnosis: alice's video stopped reaching the others; bob's
+    # and carol's dry incoming tracks and alice's dry outgoing ones are its
+    # symptoms
+    [cause] = primaries()
+    assert cause.code == "sender_media_stopped"
+    assert cause.data["likely_cause"]["name"] == "alice"
+    assert sorted(a["name"] for a in cause.data["affected"]) == ["bob", "carol"]
+    symptoms = sorted((s.code, s.participant.participant_id) for s in cause.symptoms.all())
+    assert ("dry_inbound_track", "bob") in symptoms and ("dry_inbound_track", "carol") in symptoms
+    assert ("dry_outbound_track", "alice") in symptoms
+    assert all(code != "dry_inbound_track" or who != "alice" for code, who in symptoms)
+    assert Issue.objects.filter(cause__isnull=True).count() == 1
+    assert "alice's video stopped reaching the others" in cause.data["summary"]
