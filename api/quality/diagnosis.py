@@ -18,7 +18,8 @@ conference, as (receiver, sender) pairs of its open connections):
   ``loss_pct``); when they do not (A's reports, from a relay/SFU, show no
   loss), it is after the relay: ``relay_loss``;
 * **downlink of B** (``downlink_loss``): B sees loss from every sender (at
-  least two), which the other receivers of those senders do not;
+  least two, or one — an SFU — whose other receivers see none), which the
+  other receivers of those senders do not;
 * **everyone** (``path_loss``, subject the conference): every pair sees
   loss — the relay/SFU or the path they share;
 * what is left — one sender to one receiver — ``path_loss`` of that pair
@@ -345,7 +346,16 @@ def _loss_causes(
             explained |= mine
     for receiver, its_senders in senders.items():
         mine = {(receiver, s) for s in its_senders} - explained
-        if len(its_senders) >= 2 and {(receiver, s) for s in its_senders} <= lossy and mine:
+        # Loss from every sender; and more than one sender, or a sender
+        # whose other receivers get its media well (an SFU: one sender).
+        others_fine = any(
+            (r, s) not in lossy for s in its_senders for r in receivers[s] if r != receiver
+        )
+        if (
+            (len(its_senders) >= 2 or others_fine)
+            and {(receiver, s) for s in its_senders} <= lossy
+            and mine
+        ):
             causes.append(
                 _Cause(
                     "downlink_loss", f"cause:downlink:{receiver}@{conference_id}", receiver, mine

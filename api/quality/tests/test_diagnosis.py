@@ -5,6 +5,7 @@ everyone's path, sent through /v1/stats; then the verdict in words."""
 
 from __future__ import annotations
 
+import copy
 import re
 
 import pytest
@@ -12,7 +13,15 @@ import pytest
 from api.calls.models import Conference, Participant
 from api.quality.models import Issue
 from api.quality.verdicts import conference_verdict
-from bench.sdk_traffic import DOWNLINK, EVERYONE, UPLINK, MeshSynth, Templates, mesh_losses
+from bench.sdk_traffic import (
+    DOWNLINK,
+    EVERYONE,
+    UPLINK,
+    MeshSynth,
+    StatsSynth,
+    Templates,
+    mesh_losses,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -206,3 +215,23 @@ def test_a_frozen_sender_is_one_diagnosis_with_every_receivers_dry_track_linked(
     assert all(code != "dry_inbound_track" or who != "alice" for code, who in symptoms)
     assert Issue.objects.filter(cause__isnull=True).count() == 1
     assert "alice's video stopped reaching the others" in cause.data["summary"]
+
+
+def test_through_an_sfu_one_receivers_loss_is_its_downlink(live, clock):
+    # Given three participants each connected to an SFU only; carol's
+    # connection loses 6 % of what the SFU sends her, the others nothing
+    templates = Templates()
+    peers = {name: live.join(name) for name in PEOPLE}
+    links = {name: peers[name].connect("sfu") for name in PEOPLE}
+    synths = {name: StatsSynth(templates, interval_s=10) for name in PEOPLE}
+    for tick in range(7):
+        clock.advance(10)
+        for name in PEOPLE:
+            loss = 0.06 if name == "carol" and tick >= 1 else 0.0
+            peers[name].stats(links[name], copy.deepcopy(synths[name].next(loss=loss)))
+
+    # Then it is carol's downlink, not the SFU's path to everyone
+    [cause] = primaries()
+    assert cause.code == "downlink_loss"
+    assert cause.data["likely_cause"]["name"] == "carol"
+    assert [a["name"] for a in cause.data["affected"]] == ["carol"]
