@@ -228,6 +228,8 @@ def _event_analyse(event: GenericEvent) -> None:
         ):
             marks = live.STATE.marks_load(event.conference_id, event.participant_id)
             marks.muted = data["eventName"] == "mute"
+            if not marks.muted:
+                marks.lift("muted", event.created_at)
             live.STATE.marks_save(event.conference_id, event.participant_id, marks)
     elif category == GenericEvent.Category.CONNECTION:
         if name in {"removeConnection", "removePeer"} or (
@@ -341,6 +343,8 @@ def _get_user_media(event: GenericEvent) -> None:
     if kinds:
         issue_resolve(code="getusermedia_error", subject=subject, at=event.created_at)
         marks = live.STATE.marks_load(event.conference_id, event.participant_id)
+        for kind in kinds & marks.stopped_kinds:
+            marks.lift(f"kind:{kind}", event.created_at)
         marks.stopped_kinds -= kinds
         live.STATE.marks_save(event.conference_id, event.participant_id, marks)
 
@@ -365,6 +369,8 @@ def _track_event(event: GenericEvent) -> None:
     elif event.type == "mute":
         marks.muted_idents.add(ident)
     else:
+        if ident in marks.muted_idents:
+            marks.lift(f"track:{ident}", event.created_at)
         marks.muted_idents.discard(ident)
     live.STATE.marks_save(event.conference_id, event.participant_id, marks)
 

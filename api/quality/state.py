@@ -94,6 +94,18 @@ class ParticipantMarks:
     stopped_kinds: set[str] = field(default_factory=set)
     muted_idents: set[str] = field(default_factory=set)
     muted: bool = False
+    # When a mark was lifted (unmuted, camera restarted), by ``muted``,
+    # ``kind:<kind>``, ``track:<identifier>``: a sample whose interval
+    # started before that still counts as marked, so a worker that analyses
+    # it after the lifting event arrived judges it as it was.
+    lifted: dict[str, datetime] = field(default_factory=dict)
+
+    def lift(self, key: str, at: datetime) -> None:
+        self.lifted[key] = at
+
+    def lifted_after(self, key: str, at: datetime) -> bool:
+        when = self.lifted.get(key)
+        return when is not None and when > at
 
 
 @dataclass(frozen=True)
@@ -350,6 +362,7 @@ def marks_encode(marks: ParticipantMarks) -> bytes:
             sorted(marks.stopped_kinds),
             sorted(marks.muted_idents),
             marks.muted,
+            marks.lifted,
         ]
     )
 
@@ -357,8 +370,14 @@ def marks_encode(marks: ParticipantMarks) -> bytes:
 def marks_decode(raw: bytes | None) -> ParticipantMarks:
     if not raw:
         return ParticipantMarks()
-    ended, stopped, muted_idents, muted = orjson.loads(raw)
-    return ParticipantMarks(set(ended), set(stopped), set(muted_idents), bool(muted))
+    ended, stopped, muted_idents, muted, lifted = orjson.loads(raw)
+    return ParticipantMarks(
+        set(ended),
+        set(stopped),
+        set(muted_idents),
+        bool(muted),
+        {key: datetime.fromisoformat(at) for key, at in lifted.items()},
+    )
 
 
 def _bulk(value: bytes) -> bytes:

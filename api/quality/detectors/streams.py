@@ -66,12 +66,28 @@ def _inbound_dry(s: StreamSample, p: dict, m: Marks, x: Extraction) -> float | N
         return None
     peer = m.peer
     if (
-        (s.ident and (s.ident in m.own.ended_idents or s.ident in m.own.muted_idents))
-        or s.kind in peer.stopped_kinds
-        or (s.kind == "audio" and peer.muted)
+        (s.ident and (s.ident in m.own.ended_idents or _track_muted(m.own, s)))
+        or _kind_stopped(peer, s)
+        or (s.kind == "audio" and _muted(peer, s))
     ):
         return 1.0
     return s.bytes_delta
+
+
+# A mark holds for a sample whose interval started before it was lifted
+# (the queued worker may analyse the sample after the lifting event).
+def _track_muted(marks: ParticipantMarks, s: StreamSample) -> bool:
+    return bool(s.ident) and (
+        s.ident in marks.muted_idents or marks.lifted_after(f"track:{s.ident}", s.start)
+    )
+
+
+def _kind_stopped(marks: ParticipantMarks, s: StreamSample) -> bool:
+    return s.kind in marks.stopped_kinds or marks.lifted_after(f"kind:{s.kind}", s.start)
+
+
+def _muted(marks: ParticipantMarks, s: StreamSample) -> bool:
+    return marks.muted or marks.lifted_after("muted", s.start)
 
 
 def _outbound_dry(s: StreamSample, p: dict, m: Marks, x: Extraction) -> float | None:
@@ -83,8 +99,8 @@ def _outbound_dry(s: StreamSample, p: dict, m: Marks, x: Extraction) -> float | 
     if (
         s.active is False
         or (s.ident and s.ident in m.own.ended_idents)
-        or s.kind in m.own.stopped_kinds
-        or (s.kind == "audio" and m.own.muted)
+        or _kind_stopped(m.own, s)
+        or (s.kind == "audio" and _muted(m.own, s))
     ):
         return 1.0
     return s.bytes_delta
@@ -103,7 +119,7 @@ def _frame_rate(s: StreamSample, p: dict, m: Marks, x: Extraction) -> float | No
     """Teams CQD: < 7 fps is poor for camera video. Only while frames flow
     (no frames is ``dry_inbound_track``) and not when the sender stopped
     its camera."""
-    if not s.frames_decoded or s.kind in m.peer.stopped_kinds:
+    if not s.frames_decoded or _kind_stopped(m.peer, s):
         return None
     return s.fps
 

@@ -169,3 +169,31 @@ def test_with_the_direct_sink_two_web_processes_share_one_state_when_asked(live,
     assert [r.interval_s is not None for r in rows] == [False] + [True] * 6
     [issue] = Issue.objects.filter(code="high_packet_loss")
     assert issue.resolved_at is not None
+
+
+def test_a_lagging_worker_judges_a_sample_by_the_marks_of_its_own_time(live, clock, processes):
+    # Given two participants through the queued sink, u1's camera on
+    u0, u1 = live.join("u0"), live.join("u1")
+    c0, c1 = u0.connect("u1"), u1.connect("u0")
+    s0, s1 = StatsScript(), StatsScript()
+    for _ in range(2):
+        clock.advance(10)
+        u0.stats(c0, s0.sample())
+        u1.stats(c1, s1.sample())
+    processes.drain()
+    u1.event("getUserMedia", {"video": [{"id": "local-video-1", "kind": "video"}], "audio": []})
+
+    # When u1 stops its camera for 20 s and starts it again, all before the
+    # worker gets to the samples of those 20 s
+    u1.track("PUT", "ended", "local-video-1")
+    stopped = {"video_in": {"pps": 0, "bitrate": 0, "fps": 0}}
+    for _ in range(2):
+        clock.advance(10)
+        u0.stats(c0, s0.sample(**stopped))
+        u1.stats(c1, s1.sample(video_out={"pps": 0, "bitrate": 0, "fps": 0}))
+    clock.advance(1)
+    u1.event("getUserMedia", {"video": [{"id": "local-video-2", "kind": "video"}], "audio": []})
+    processes.drain()
+
+    # Then the worker judged those samples as the camera was then: stopped
+    assert list(Issue.objects.values_list("code", flat=True)) == []
