@@ -56,7 +56,7 @@ _KINDS = [
         "The participant had a very bad experience during the conference",
         "Due to network conditions, this participant had a poor experience with incoming "
         "content. Causes might have been robotic audio, frozen video, etc.",
-        "ITU-T G.107 E-model MOS; G.109 'nearly all users dissatisfied' (R < 60)",
+        "ITU-T G.107.1 wideband E-model MOS for Opus (api.quality.mos); G.109 'nearly all users dissatisfied' (R < 60)",
     ),
     IssueKind(
         "getusermedia_error",
@@ -116,7 +116,7 @@ _KINDS = [
         "Participant had a less than ideal experience",
         "During the conference, the participant might have experienced periods of bad "
         "incoming audio quality or frozen video.",
-        "ITU-T G.107 E-model MOS; G.109 'many users dissatisfied' (R < 70)",
+        "ITU-T G.107.1 wideband E-model MOS for Opus (api.quality.mos); G.109 'many users dissatisfied' (R < 70)",
     ),
     # -- network
     IssueKind(

@@ -158,7 +158,7 @@ def _stretch(s: StreamSample, p: dict, m: Marks, x: Extraction) -> float | None:
 
 
 def _mos(s: StreamSample, p: dict, m: Marks, x: Extraction) -> float | None:
-    """G.107 E-model MOS (``api.quality.mos``), classified with G.109:
+    """Wideband E-model MOS for Opus (``api.quality.mos``), classified with G.109:
     R < 70 ('many users dissatisfied', MOS 3.6) is ``low_emos``, R < 60
     ('nearly all users dissatisfied', MOS 3.1) ``very_low_emos``; held for
     ≥ 30 s as the original server required."""
