@@ -193,7 +193,12 @@ def conference_diagnose(*, conference_id: Any, at: datetime) -> list[IssueChange
                 )
             )
         else:
-            last = linked.order_by("-resolved_at").values_list("resolved_at", flat=True).first()
+            last = (
+                linked.filter(resolved_at__isnull=False)
+                .order_by("-resolved_at")
+                .values_list("resolved_at", flat=True)
+                .first()
+            )
             resolved_at = max(last or at, issue.created_at)
             Issue.objects.filter(pk=issue.pk).update(resolved_at=resolved_at)
             changes.append(
