@@ -13,11 +13,12 @@ Audio — the wideband E-model (ITU-T G.107.1), for Opus
 
     Ie,WB = 10    Opus as browsers run it (wideband or better, 32 kbit/s and
                   up). The narrowband scale cannot credit Opus over G.711;
-                  on the wideband one 10 puts a clean Opus call at MOS 4.35,
-                  just under G.722's ~4.2–4.4 in published P.800 tests.
+                  on the wideband one 10 puts a clean Opus call at MOS 4.35
+                  (4.5 is the cap), in line with the listening tests that
+                  rate Opus at or above the wideband references.
     Bpl = 13      Opus's own packet-loss concealment (no FEC), fitted so that
-                  5 % random loss scores ≈ 3.4 and 10 % ≈ 2.6, where the
-                  Opus loss tests cited in docs/quality.md put it.
+                  5 % random loss scores ≈ 3.3 and 10 % ≈ 2.6, our reading of
+                  the Opus loss tests cited in docs/quality.md.
     Ppl           the loss the LISTENER got, in percent (never a fraction):
                   the residual loss after FEC, or the audible concealment
                   the receiver measured, whichever is higher:
