@@ -212,10 +212,15 @@ class MeshSynth:
         losses: dict[tuple[str, str], float],
         *,
         frozen: frozenset[tuple[str, str]] = frozenset(),
+        reported: dict[tuple[str, str], float] | None = None,
     ) -> dict[tuple[str, str], dict]:
         """(participant, peer) → the participant's report on its connection
         to the peer. ``frozen``: (sender, kind) whose media stopped flowing
-        (its outbound and its receivers' inbound counters stand still)."""
+        (its outbound and its receivers' inbound counters stand still).
+        ``reported``: the loss each sender's remote-inbound reports say,
+        (receiver, sender) → share, when not the loss itself (a relay or
+        SFU in between answers for the receivers)."""
+        remote = losses if reported is None else reported
         out = {}
         for (me, peer), synth in self.synths.items():
             stalled = frozenset(
@@ -225,7 +230,7 @@ class MeshSynth:
             out[(me, peer)] = copy.deepcopy(
                 synth.next(
                     loss=losses.get((me, peer), 0.0),
-                    remote_loss=losses.get((peer, me), 0.0),
+                    remote_loss=remote.get((peer, me), 0.0),
                     stalled=stalled,
                 )
             )

@@ -235,3 +235,27 @@ def test_through_an_sfu_one_receivers_loss_is_its_downlink(live, clock):
     assert cause.code == "downlink_loss"
     assert cause.data["likely_cause"]["name"] == "carol"
     assert [a["name"] for a in cause.data["affected"]] == ["carol"]
+
+
+def test_loss_that_the_senders_own_reports_do_not_show_is_after_the_relay(live, clock):
+    # Given bob and carol lose 6 % of alice's media, while the receiver
+    # reports alice gets back (from a relay in between) show no loss
+    peers, links = _call(live, PEOPLE)
+    mesh = MeshSynth(Templates(), PEOPLE)
+    losses = mesh_losses(PEOPLE, where=UPLINK, who="alice", loss=0.06)
+    for tick in range(7):
+        clock.advance(10)
+        lossy = losses if tick >= 1 else {}
+        for (me, other), report in mesh.tick(lossy, reported={}).items():
+            peers[me].stats(links[(me, other)], report)
+
+    # Then it is not alice's uplink but the relay or the paths after it
+    [cause] = primaries()
+    assert cause.code == "relay_loss"
+    assert cause.data["likely_cause"] == {
+        "participant": _pid("alice"),
+        "name": "alice",
+        "path": "relay",
+    }
+    assert cause.data["evidence"]["sender_remote_inbound_loss_pct"] == 0.0
+    assert "lost after the relay/SFU" in cause.data["summary"]
