@@ -36,12 +36,21 @@ def _call(live, people):
     return peers, links
 
 
-def _run(live, clock, people, losses, ticks):
+def _run(live, clock, people, losses, ticks, *, until=None, frozen=None, reported=None):
+    """A full-mesh call of ``ticks`` samples per connection, 10 s apart:
+    ``losses`` from the second tick on (until tick ``until``), ``frozen``
+    (sender, kind) media from the third, ``reported``: what the senders'
+    remote-inbound reports say instead of the loss."""
     peers, links = _call(live, people)
     mesh = MeshSynth(Templates(), people)
     for tick in range(ticks):
         clock.advance(10)
-        reports = mesh.tick(losses if tick >= 1 else {})
+        impaired = 1 <= tick < (until or ticks)
+        reports = mesh.tick(
+            losses if impaired else {},
+            frozen=frozenset(frozen or ()) if tick >= 2 else frozenset(),
+            reported=reported if impaired else None,
+        )
         for (me, other), report in reports.items():
             peers[me].stats(links[(me, other)], report)
     return peers, links
@@ -143,13 +152,8 @@ def test_a_clean_call_is_a_good_call(live, clock):
 
 
 def test_when_the_loss_stops_the_cause_resolves_with_its_symptoms(live, clock):
-    peers, links = _call(live, PEOPLE)
-    mesh = MeshSynth(Templates(), PEOPLE)
     lossy = mesh_losses(PEOPLE, where=UPLINK, who="alice", loss=0.06)
-    for tick in range(10):
-        clock.advance(10)
-        for (me, other), report in mesh.tick(lossy if 1 <= tick < 6 else {}).items():
-            peers[me].stats(links[(me, other)], report)
+    _run(live, clock, PEOPLE, lossy, ticks=10, until=6)
 
     [cause] = [i for i in Issue.objects.filter(code="uplink_loss")]
     assert cause.resolved_at is not None
@@ -194,13 +198,7 @@ def test_the_conference_api_serves_the_verdict_and_each_issue_names_its_cause(li
 def test_a_frozen_sender_is_one_diagnosis_with_every_receivers_dry_track_linked(live, clock):
     # Given a three-party call in which alice's video stops flowing (she did
     # not stop or mute it: no event says so) after 20 s
-    peers, links = _call(live, PEOPLE)
-    mesh = MeshSynth(Templates(), PEOPLE)
-    for tick in range(6):
-        clock.advance(10)
-        frozen = frozenset({("alice", "video")}) if tick >= 2 else frozenset()
-        for (me, other), report in mesh.tick({}, frozen=frozen).items():
-            peers[me].stats(links[(me, other)], report)
+    _run(live, clock, PEOPLE, {}, ticks=6, frozen={("alice", "video")})
 
     # Then one diagnosis: alice's video stopped reaching the others; bob's
     # and carol's dry incoming tracks and alice's dry outgoing ones are its
@@ -240,14 +238,8 @@ def test_through_an_sfu_one_receivers_loss_is_its_downlink(live, clock):
 def test_loss_that_the_senders_own_reports_do_not_show_is_after_the_relay(live, clock):
     # Given bob and carol lose 6 % of alice's media, while the receiver
     # reports alice gets back (from a relay in between) show no loss
-    peers, links = _call(live, PEOPLE)
-    mesh = MeshSynth(Templates(), PEOPLE)
     losses = mesh_losses(PEOPLE, where=UPLINK, who="alice", loss=0.06)
-    for tick in range(7):
-        clock.advance(10)
-        lossy = losses if tick >= 1 else {}
-        for (me, other), report in mesh.tick(lossy, reported={}).items():
-            peers[me].stats(links[(me, other)], report)
+    _run(live, clock, PEOPLE, losses, ticks=7, reported={})
 
     # Then it is not alice's uplink but the relay or the paths after it
     [cause] = primaries()
