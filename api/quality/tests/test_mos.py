@@ -332,3 +332,26 @@ def test_the_video_score_follows_bits_per_pixel_and_frame_rate():
         bitrate=1.2e6, width=1280, height=720, fps=15, expected_fps=30
     ) == pytest.approx(2.67, abs=0.01)
     assert mos.video_score(bitrate=0, width=1280, height=720, fps=30, expected_fps=30) is None
+
+
+@given(
+    lost=st.integers(min_value=0, max_value=400),
+    more=st.integers(min_value=0, max_value=400),
+    fec_share=share,
+    conceal=st.floats(min_value=0, max_value=50),
+)
+def test_from_the_counters_more_lost_packets_never_raise_the_mos(lost, more, fec_share, conceal):
+    # The whole extraction, from getStats counters: 500 packets expected in
+    # 10 s, ``lost`` of them lost, FEC repairing the same share of them.
+    def score(n: int) -> float | None:
+        return _audio_mos_of(
+            {
+                "pps": (500 - n) / 10,
+                "lost": n,
+                "fec": round(n * fec_share),
+                "conceal_pct": conceal,
+            }
+        )
+
+    low, high = sorted((lost, more))
+    assert score(high) <= score(low)
