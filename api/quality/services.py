@@ -34,6 +34,9 @@ from api.quality.state import ConnectionState
 
 logger = logging.getLogger("api.quality")
 
+# What quality tells the layers above (webhooks listen): api.quality.signals.
+from api.quality import signals  # noqa: E402
+
 
 @dataclass(frozen=True)
 class IssueScope:
@@ -86,6 +89,9 @@ def issue_open(
             )
         ],
         ignore_conflicts=True,
+    )
+    signals.issue_changed.send(
+        Issue, action="raised", scope=scope, code=code, subject=subject, at=at
     )
 
 
@@ -143,7 +149,12 @@ def transitions_apply(
                 resolved_at=t.resolved_at,
             )
         elif t.action == RESOLVE:
-            issue_resolve(code=t.code, subject=t.subject, at=t.at, peak=t.peak, evidence=t.evidence)
+            if issue_resolve(
+                code=t.code, subject=t.subject, at=t.at, peak=t.peak, evidence=t.evidence
+            ):
+                signals.issue_changed.send(
+                    Issue, action="resolved", scope=scope, code=t.code, subject=t.subject, at=t.at
+                )
         elif t.action == ESCALATE:
             _open_issues(t.code, t.subject).update(type=t.severity, peak_value=t.peak)
         elif t.action == PEAK:
@@ -162,7 +173,25 @@ def transitions_apply(
         diagnose = diagnose or (t.code in SYMPTOM_CODES and t.action != PEAK)
     if diagnose and scope.conference_id is not None:
         at = now or max(t.at for t in transitions)
-        changes += conference_diagnose(conference_id=scope.conference_id, at=at)
+        changes += _diagnose(app_id=scope.app_id, conference_id=scope.conference_id, at=at)
+    return changes
+
+
+def _diagnose(*, app_id: Any, conference_id: Any, at: datetime) -> list[IssueChange]:
+    """Diagnose the conference again; a diagnosis raised or ended is told
+    like any issue (a withdrawn one as resolved)."""
+    changes = conference_diagnose(conference_id=conference_id, at=at)
+    scope = IssueScope(app_id=app_id, conference_id=conference_id)
+    for change in changes:
+        if change.action in {"raised", "resolved", "withdrawn"}:
+            signals.issue_changed.send(
+                Issue,
+                action="raised" if change.action == "raised" else "resolved",
+                scope=scope,
+                code=change.code,
+                subject=change.subject,
+                at=change.at,
+            )
     return changes
 
 
@@ -239,7 +268,9 @@ def _event_analyse(event: GenericEvent) -> None:
                 live.STATE.connection_drop(connection_id)
             # Their symptoms ended with them: so may their causes.
             if event.conference_id is not None:
-                conference_diagnose(conference_id=event.conference_id, at=event.created_at)
+                _diagnose(
+                    app_id=event.app_id, conference_id=event.conference_id, at=event.created_at
+                )
         elif event.connection_id is not None:
             _connection_event(event)
 
@@ -424,7 +455,7 @@ def session_ended(*, session: Session, at: datetime) -> None:
         resolved_at=_resolved_at(at)
     )
     # Symptoms of the session's connections ended: their causes may have.
-    conference_diagnose(conference_id=session.conference_id, at=at)
+    _diagnose(app_id=session.app_id, conference_id=session.conference_id, at=at)
 
 
 def _once(code: str, subject: str) -> bool:
@@ -505,6 +536,7 @@ def conference_ended(*, conference: Any, at: datetime) -> None:
     Issue.objects.filter(conference_id=conference.pk, resolved_at__isnull=True).update(
         resolved_at=_resolved_at(at)
     )
+    signals.conference_closed.send(Issue, conference=conference, at=at)
     if settings.CONFIG.post_conference_cleanup:
         StatsSample.objects.filter(conference_id=conference.pk).delete()
     for connection_id in Connection.objects.filter(conference_id=conference.pk).values_list(
