@@ -251,3 +251,22 @@ def test_loss_that_the_senders_own_reports_do_not_show_is_after_the_relay(live, 
     }
     assert cause.data["evidence"]["sender_remote_inbound_loss_pct"] == 0.0
     assert "lost after the relay/SFU" in cause.data["summary"]
+
+
+def test_a_diagnosis_is_told_to_the_layers_above_like_any_issue(live, clock):
+    from api.quality.signals import issue_changed
+
+    heard = []
+
+    def listen(sender, *, action, code, **kwargs):
+        heard.append((action, code))
+
+    issue_changed.connect(listen)
+    try:
+        lossy = mesh_losses(PEOPLE, where=UPLINK, who="alice", loss=0.06)
+        _run(live, clock, PEOPLE, lossy, ticks=10, until=6)
+    finally:
+        issue_changed.disconnect(listen)
+
+    assert ("raised", "uplink_loss") in heard and ("resolved", "uplink_loss") in heard
+    assert heard.count(("raised", "uplink_loss")) == 1
