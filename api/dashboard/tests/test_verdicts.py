@@ -1,5 +1,5 @@
-"""The reason in words of a call's problems (until the call-quality second
-pass gives a verdict)."""
+"""The reason in words of a call's problems: the issues' facts, or the
+diagnosis of their cause when there is one."""
 
 from __future__ import annotations
 
