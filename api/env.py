@@ -184,6 +184,8 @@ class Config:
     conference_timeout_hours: float = variable("CONFERENCE_TIMEOUT_HOURS", number, 4.0)
     stats_interval_ms: int = variable("STATS_INTERVAL_MS", integer, 10000)
     max_body_bytes: int = variable("MAX_BODY_BYTES", integer, 1_048_576)
+    import_max_bytes: int = variable("IMPORT_MAX_BYTES", integer, 50 * 1_048_576)
+    webhook_allow_private_targets: bool = variable("WEBHOOK_ALLOW_PRIVATE_TARGETS", boolean, False)
     log_level: str = variable("LOG_LEVEL", lambda name, raw: raw.upper(), "INFO")
     cors_allowed_origins: list[str] = variable("CORS_ALLOWED_ORIGINS", comma_list, _default_origins)
     ingest_sink: str = variable("INGEST_SINK", one_of("direct", "queued"), "direct")

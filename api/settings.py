@@ -54,6 +54,18 @@ INSTALLED_APPS = [
     "api.dashboard",
 ]
 
+# Dumps, exports and webhooks (docs/interop.md), and the task library
+# whose database backend queues the webhook deliveries (run by
+# `manage.py db_worker`, docker/start db_worker).
+INSTALLED_APPS += ["django_tasks", "django_tasks_db", "api.webhooks", "api.interop"]
+
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default"],
+    }
+}
+
 MIDDLEWARE = [
     # First, so that it times and counts everything below it.
     "api.common.middleware.RequestContextMiddleware",

@@ -146,7 +146,12 @@ def test_the_scheduler_role_runs_the_periodic_commands(compose_env, api):
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
     finished = {line["message"].split()[2] for line in lines if line["logger"] == "api.scheduler"}
-    assert finished == {"cleanup_stale_conferences", "maintain_partitions", "rebuild_rollups"}
+    assert finished == {
+        "cleanup_stale_conferences",
+        "maintain_partitions",
+        "prune_webhooks",
+        "rebuild_rollups",
+    }
 
 
 def test_the_healthcheck_role_passes_while_the_api_answers_and_fails_otherwise(compose_env, api):
@@ -162,3 +167,26 @@ def test_an_unknown_role_is_refused_with_the_usage(compose_env):
 
     assert done.returncode == 2
     assert "usage:" in done.stderr
+
+
+def test_the_db_worker_role_runs_the_queued_tasks(compose_env):
+    assert start("migrate", env=compose_env).returncode == 0
+    queued = manage(
+        "shell",
+        "-c",
+        "from api.webhooks.tasks import dispatch; "
+        "print(dispatch.enqueue('00000000-0000-0000-0000-000000000000', 'issue.raised', {}, '').id)",
+        env=compose_env,
+    )
+    assert queued.returncode == 0, queued.stderr
+
+    done = start("db_worker", "--batch", env=compose_env)
+
+    assert done.returncode == 0, done.stderr
+    answer = manage(
+        "shell",
+        "-c",
+        "from django_tasks_db.models import DBTaskResult; print(DBTaskResult.objects.get().status)",
+        env=compose_env,
+    )
+    assert answer.stdout.split()[-1] == "SUCCESSFUL", answer

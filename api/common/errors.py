@@ -54,6 +54,11 @@ _CATALOGUE = [
     ErrorKind("user_already_member", 400, "The user is already a member of this organization."),
     ErrorKind("last_owner", 400, "An organization must keep at least one owner."),
     ErrorKind("rate_limited", 429, "Too many requests."),
+    ErrorKind("dump_unrecognised", 415, "The file is not a webrtc-internals or rtcstats dump."),
+    ErrorKind("dump_invalid", 400, "The dump is malformed."),
+    ErrorKind("dump_truncated", 400, "The dump is truncated."),
+    ErrorKind("dump_too_large", 413, "The dump is too large."),
+    ErrorKind("invalid_webhook_url", 400, "The webhook URL is not allowed."),
     ErrorKind("server_error", 500, "The server could not process the request."),
     ErrorKind("service_unavailable", 503, "The service is unavailable; retry later."),
 ]

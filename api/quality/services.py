@@ -32,6 +32,9 @@ from api.quality.state import STATE, ConnectionState
 
 logger = logging.getLogger("api.quality")
 
+# What quality tells the layers above (webhooks listen): api.quality.signals.
+from api.quality import signals  # noqa: E402
+
 
 @dataclass(frozen=True)
 class IssueScope:
@@ -85,6 +88,9 @@ def issue_open(
         ],
         ignore_conflicts=True,
     )
+    signals.issue_changed.send(
+        Issue, action="raised", scope=scope, code=code, subject=subject, at=at
+    )
 
 
 def _open_issues(code: str, subject: str):
@@ -130,7 +136,12 @@ def transitions_apply(*, transitions: list[Transition], scope: IssueScope) -> No
                 resolved_at=t.resolved_at,
             )
         elif t.action == RESOLVE:
-            issue_resolve(code=t.code, subject=t.subject, at=t.at, peak=t.peak, evidence=t.evidence)
+            if issue_resolve(
+                code=t.code, subject=t.subject, at=t.at, peak=t.peak, evidence=t.evidence
+            ):
+                signals.issue_changed.send(
+                    Issue, action="resolved", scope=scope, code=t.code, subject=t.subject, at=t.at
+                )
         elif t.action == ESCALATE:
             _open_issues(t.code, t.subject).update(type=t.severity, peak_value=t.peak)
         elif t.action == PEAK:
@@ -465,6 +476,7 @@ def conference_ended(*, conference: Any, at: datetime) -> None:
     Issue.objects.filter(conference_id=conference.pk, resolved_at__isnull=True).update(
         resolved_at=_resolved_at(at)
     )
+    signals.conference_closed.send(Issue, conference=conference, at=at)
     if settings.CONFIG.post_conference_cleanup:
         StatsSample.objects.filter(conference_id=conference.pk).delete()
     for connection_id in Connection.objects.filter(conference_id=conference.pk).values_list(

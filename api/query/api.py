@@ -15,6 +15,9 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from api.common.errors import ApiError
+from api.interop.routers import exports as interop_exports
+from api.interop.routers import imports as interop_imports
+from api.interop.routers import webhooks as interop_webhooks
 from api.query.auth import AUTH
 from api.query.responses import JsonRenderer, error
 from api.query.routers import (
@@ -66,6 +69,9 @@ for router in (
     quality.router,
     events.router,
     search.router,
+    interop_imports.router,
+    interop_exports.router,
+    interop_webhooks.router,
 ):
     api.add_router("", router)
 

@@ -29,6 +29,7 @@ def test_the_apps_schedule_the_stale_call_cleanup_and_the_partition_maintenance(
     assert {(job.command, job.minutes) for job in scheduled_commands()} >= {
         ("cleanup_stale_conferences", 15),
         ("maintain_partitions", 24 * 60),
+        ("prune_webhooks", 24 * 60),
     }
 
 

@@ -19,11 +19,12 @@ from api.tenancy.models import User
 class ApiAnswer:
     def __init__(self, response):
         self.status = response.status_code
-        self.raw = response.content
+        # A streamed answer (the exports) is read whole here.
+        self.raw = b"".join(response.streaming_content) if response.streaming else response.content
         self.headers = response.headers
         self.response = response
         try:
-            self.json = orjson.loads(response.content) if response.content else None
+            self.json = orjson.loads(self.raw) if self.raw else None
         except orjson.JSONDecodeError:
             self.json = None
 

@@ -67,6 +67,15 @@ def _owner_token(t):
     return ApiToken.objects.filter(user=t.owner).first().pk
 
 
+def _webhook(t) -> str:
+    from api.webhooks.models import Endpoint
+
+    endpoint = Endpoint.objects.filter(app=t.app).first() or Endpoint.objects.create(
+        app=t.app, url="https://hooks.example.com/pm", secret="whsec_c2VjcmV0"
+    )
+    return f"/webhooks/{endpoint.pk}"
+
+
 def _summary(path: str) -> Case:
     return Case(request=_get(lambda t: path, appId=_app_id), outsider=NOT_FOUND, member=OK)
 
@@ -250,6 +259,54 @@ CASES: dict[tuple[str, str], Case] = {
         )
         for path in ("/events/browser", "/events/get-user-media", "/connection", "/stats")
     },
+    # interop: imports (admins), exports (members), webhooks (members read, admins change)
+    ("POST", "/apps/{app_id}/imports"): Case(
+        request=_with_body(lambda t: f"{_app(t)}/imports", lambda t: None),
+        outsider=NOT_FOUND,
+        member=FORBIDDEN,
+    ),
+    ("GET", "/conferences/{conference_id}/export"): Case(
+        request=_get(lambda t: f"/conferences/{t.conference.pk}/export"),
+        outsider=NOT_FOUND,
+        member=OK,
+    ),
+    ("GET", "/apps/{app_id}/export"): Case(
+        request=_get(lambda t: f"{_app(t)}/export", format=lambda t: "csv"),
+        outsider=NOT_FOUND,
+        member=OK,
+    ),
+    ("GET", "/apps/{app_id}/webhooks"): Case(
+        request=_get(lambda t: f"{_app(t)}/webhooks"), outsider=NOT_FOUND, member=OK
+    ),
+    ("POST", "/apps/{app_id}/webhooks"): Case(
+        request=_with_body(
+            lambda t: f"{_app(t)}/webhooks", lambda t: {"url": "https://hooks.example.com/a"}
+        ),
+        outsider=NOT_FOUND,
+        member=FORBIDDEN,
+    ),
+    ("GET", "/webhooks/{endpoint_id}"): Case(request=_get(_webhook), outsider=NOT_FOUND, member=OK),
+    ("PATCH", "/webhooks/{endpoint_id}"): Case(
+        request=_with_body(_webhook, lambda t: {"description": "renamed"}),
+        outsider=NOT_FOUND,
+        member=FORBIDDEN,
+    ),
+    ("DELETE", "/webhooks/{endpoint_id}"): Case(
+        request=_get(_webhook), outsider=NOT_FOUND, member=FORBIDDEN
+    ),
+    ("POST", "/webhooks/{endpoint_id}/rotate-secret"): Case(
+        request=_with_body(lambda t: f"{_webhook(t)}/rotate-secret", lambda t: None),
+        outsider=NOT_FOUND,
+        member=FORBIDDEN,
+    ),
+    ("POST", "/webhooks/{endpoint_id}/test"): Case(
+        request=_with_body(lambda t: f"{_webhook(t)}/test", lambda t: None),
+        outsider=NOT_FOUND,
+        member=FORBIDDEN,
+    ),
+    ("GET", "/webhooks/{endpoint_id}/deliveries"): Case(
+        request=_get(lambda t: f"{_webhook(t)}/deliveries"), outsider=NOT_FOUND, member=OK
+    ),
     # search
     ("GET", "/search"): Case(
         request=_get(lambda t: "/search", query=lambda t: "acme"), outsider=NO_LEAK, member=OK
@@ -362,6 +419,7 @@ def test_a_method_no_operation_takes_is_a_json_405(method, path, acme):
         path.replace("{organization_id}", str(acme.organization.pk))
         .replace("{user_id}", str(acme.owner.pk))
         .replace("{token_id}", str(acme.organization.pk))
+        .replace("{endpoint_id}", str(acme.app.pk))
         .replace("{app_id}", str(acme.app.pk))
         .replace("{conference_id}", str(acme.conference.pk))
         .replace("{participant_id}", str(acme.participants[0].pk))
