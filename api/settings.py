@@ -240,6 +240,12 @@ STORAGES = {
 # Bodies above this are refused with 413 before they are parsed; the SDK's
 # stats requests are about 8 KB.
 DATA_UPLOAD_MAX_MEMORY_SIZE = CONFIG.max_body_bytes
+# Routes whose body may exceed MAX_BODY_BYTES (api.common.guards): the dump
+# upload checks its file against IMPORT_MAX_BYTES itself; the bound here
+# leaves room for the multipart envelope.
+LARGE_BODY_ROUTES = [
+    (r"^/v1/apps/[0-9a-fA-F-]{36}/imports$", CONFIG.import_max_bytes + 65_536),
+]
 
 SESSION_COOKIE_NAME = "pmsession"
 SESSION_COOKIE_HTTPONLY = True

@@ -1,7 +1,9 @@
 """What every request is checked for before any view runs, in both lanes
 (the full stack and the SDK's lean one, api.ingest.handler): a Host this
 server serves, a body no larger than ``MAX_BODY_BYTES`` (by its declared
-length), and a query string without NUL characters (PostgreSQL refuses
+length; the routes of ``settings.LARGE_BODY_ROUTES`` — uploads such as a
+dump import — have their own larger bound, and check the file themselves),
+and a query string without NUL characters (PostgreSQL refuses
 them in text, so a filter holding one would fail the query). Each failure
 is the catalogue's JSON body, also with ``DEBUG`` on, where Django would
 answer its HTML debug page.
@@ -13,6 +15,7 @@ outside the admin, whose pages are HTML.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from django.conf import settings
@@ -43,6 +46,10 @@ class RequestGuardMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.max_body = settings.CONFIG.max_body_bytes
+        self.large_routes = [
+            (re.compile(pattern), int(limit))
+            for pattern, limit in getattr(settings, "LARGE_BODY_ROUTES", ())
+        ]
         self.admin_prefix = "/admin/"
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -58,6 +65,12 @@ class RequestGuardMiddleware:
             return error_response(ApiError("not_found"))
         return response
 
+    def _body_limit(self, path: str) -> int:
+        for pattern, limit in self.large_routes:
+            if pattern.match(path):
+                return limit
+        return self.max_body
+
     def _problem(self, request: HttpRequest) -> ApiError | None:
         # Probes (/health, /ready, /metrics) may call by IP address.
         if request.path_info not in OPS_PATHS:
@@ -67,14 +80,7 @@ class RequestGuardMiddleware:
                 return ApiError(
                     "invalid_parameters", "The Host header names no host this server serves."
                 )
-        # Uploads (multipart) are bounded by the view that takes them, as
-        # Django counts only their non-file fields against its own limit.
         length = request.META.get("CONTENT_LENGTH")
-        if (
-            length
-            and length.isdigit()
-            and int(length) > self.max_body
-            and not request.META.get("CONTENT_TYPE", "").startswith("multipart/form-data")
-        ):
+        if length and length.isdigit() and int(length) > self._body_limit(request.path_info):
             return ApiError("body_too_large")
         return query_string_problem(request)
