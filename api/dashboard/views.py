@@ -143,17 +143,23 @@ def overview(request: PageRequest, nav: Nav, app_id: uuid.UUID) -> HttpResponse:
         )
     data = selectors.overview(app=app, when=when)
     total = data["total"]
-    top_day = max([sum(d.get("calls", {}).values()) for _, d in data["days"]] or [0]) or 1
+    ongoing_days = data["ongoing_days"]
+    per_day = {day: dict(d.get("calls", {})) for day, d in data["days"]}
+    minutes = {day: round(d.get("seconds", 0) / 60) for day, d in data["days"]}
+    for day, n in ongoing_days.items():
+        per_day.setdefault(day, {})["ongoing"] = n
+    top_day = max([sum(c.values()) for c in per_day.values()] or [0]) or 1
     days = [
         {
             "day": day,
-            "good": d.get("calls", {}).get("good", 0),
-            "warning": d.get("calls", {}).get("warning", 0),
-            "error": d.get("calls", {}).get("error", 0),
-            "minutes": round(d.get("seconds", 0) / 60),
+            "good": calls.get("good", 0),
+            "warning": calls.get("warning", 0),
+            "error": calls.get("error", 0),
+            "ongoing": calls.get("ongoing", 0),
+            "minutes": minutes.get(day, 0),
             "scale": 100 / top_day,
         }
-        for day, d in data["days"]
+        for day, calls in sorted(per_day.items())
     ]
     issues = sorted(total.get("issues", {}).items(), key=lambda i: (-i[1], i[0]))[:10]
     context = {

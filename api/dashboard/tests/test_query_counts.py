@@ -16,7 +16,7 @@ from api.rollups.services import rollups_rebuild
 BASE = 3
 
 PAGES = {
-    # the rollups of the range, the calls going on, the worst calls, their issues, "any calls?"
+    # the rollups of the range, the calls going on (by day), the worst calls, their issues, "any calls?"
     "/app/{app}": BASE + 5,
     "/app/{app}?range=7d": BASE + 5,
     # the page of calls with their summaries, their issue badges, their participant counts
@@ -63,6 +63,13 @@ def _more_calls(tenant, count: int) -> None:
             created_at=now() - timedelta(minutes=n + 2),
             resolved_at=now() - timedelta(minutes=n + 1),
         )
+        if n % 10 == 0:  # and some calls going on, started on other days
+            Conference.objects.create(
+                app=tenant.app,
+                conference_id=f"ongoing-{n}",
+                start_time=now() - timedelta(days=n // 10),
+                ongoing=True,
+            )
     rollups_rebuild(app_id=tenant.app.pk)
 
 
