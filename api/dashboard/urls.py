@@ -18,6 +18,7 @@ urlpatterns = [
     path("app/<uuid:app_id>/calls", views.calls, name="calls"),
     path("app/<uuid:app_id>/issues", views.issues, name="issues"),
     path("app/<uuid:app_id>/settings", views.app_settings, name="settings"),
+    path("app/<uuid:app_id>/import", views.dump_upload, name="import"),
     path("app/<uuid:app_id>/settings/rotate-key", views.app_rotate, name="rotate"),
     path("conference/<uuid:conference_id>", views.call, name="call"),
     path("conference/<uuid:conference_id>/data", views.call_data, name="call_data"),

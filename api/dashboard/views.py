@@ -10,6 +10,7 @@ from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler
 from django import forms
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
@@ -21,6 +22,8 @@ from api.common import limits
 from api.common.errors import ApiError
 from api.dashboard import selectors
 from api.dashboard.access import Nav, PageRequest, page, remember, remembered_app_id
+from api.interop.dumps import DumpError
+from api.interop.importer import dump_import, upload_read
 from api.quality.catalogue import CATALOGUE
 from api.quality.selectors import conference_graphs
 from api.query.selectors.calls import conference_get, participant_get
@@ -425,6 +428,47 @@ def app_rotate(request: PageRequest, nav: Nav, app_id: uuid.UUID) -> HttpRespons
     # Shown once, on the next page (not in the URL, not in a log line).
     request.session["new_api_key"] = app.api_key
     return redirect("dashboard:settings", app_id=app.pk)
+
+
+def upload_limit() -> int:
+    """The largest dump the form takes (the upload API's ``IMPORT_MAX_BYTES``)."""
+    return int(settings.CONFIG.import_max_bytes)
+
+
+@page
+def dump_upload(request: PageRequest, nav: Nav, app_id: uuid.UUID) -> HttpResponse:
+    """Import a webrtc-internals or rtcstats dump as a call of the app: the
+    upload API's service (``api.interop.importer``) and rules (admins and
+    owners; the same error codes), then the new call's page."""
+    app = _app(request, nav, app_id)
+    error = None
+    status = 200
+    if request.method == "POST":
+        app = app_get_for(user=request.user, app_id=app_id, role=Role.ADMIN)
+        file = request.FILES.get("file")
+        try:
+            if file is None:
+                raise DumpError("missing_parameters", "Choose a dump file to upload.")
+            raw = upload_read(file, limit=upload_limit())
+            summary = dump_import(app=app, raw=raw, filename=file.name or "", user=request.user)
+        except DumpError as failure:
+            kind = ApiError(failure.code, failure.message)
+            error = {"code": kind.code, "message": kind.message}
+            status = kind.status
+        else:
+            return redirect("dashboard:call", conference_id=summary.conference)
+    return render(
+        request,
+        "dashboard/import.html",
+        {
+            "nav": nav,
+            "app": app,
+            "error": error,
+            "limit_mb": upload_limit() // 1_048_576,
+            "can_manage": nav.can(Role.ADMIN),
+        },
+        status=status,
+    )
 
 
 class MemberForm(forms.Form):

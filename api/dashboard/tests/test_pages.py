@@ -31,6 +31,7 @@ def _urls(tenant) -> list[str]:
         f"/app/{app}/calls?partial=1",
         f"/app/{app}/issues",
         f"/app/{app}/settings",
+        f"/app/{app}/import",
         f"/conference/{conference}",
         f"/conference/{conference}/data",
         f"/conference/{conference}/events",

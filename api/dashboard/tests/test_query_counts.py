@@ -27,6 +27,7 @@ PAGES = {
     # issues by code and severity, the open ones
     "/app/{app}/issues": BASE + 2,
     "/app/{app}/settings": BASE,
+    "/app/{app}/import": BASE,
     # the conference, its summary, sessions, connections, issues, timeline events, raw events
     "/conference/{conference}": BASE + 7,
     # the same less the raw events, plus the graphs (conference, connections, metrics, tracks)
