@@ -26,4 +26,5 @@ urlpatterns = [
     path("participant/<uuid:participant_id>", views.participant, name="participant"),
     path("organization/<uuid:organization_id>", views.members, name="members"),
     path("account/tokens", views.tokens, name="tokens"),
+    path("account/invitations", views.invitations, name="invitations"),
 ]

@@ -30,7 +30,13 @@ from api.query.selectors.calls import conference_get, participant_get
 from api.rollups import summaries
 from api.tenancy import services as tenancy
 from api.tenancy.models import ApiToken, Membership
-from api.tenancy.selectors import app_get_for, members_of, organization_get_for
+from api.tenancy.selectors import (
+    app_get_for,
+    invitations_for,
+    invitations_pending,
+    members_of,
+    organization_get_for,
+)
 
 Role = Membership.Role
 
@@ -490,9 +496,9 @@ def members(request: PageRequest, nav: Nav, organization_id: uuid.UUID) -> HttpR
         action = request.POST.get("action")
         try:
             if action == "add":
-                # An invitation, accepted by its addressee (POST
-                # /v1/invitations/<id>/accept); the answer is the same
-                # whether or not such a user exists.
+                # An invitation, accepted by its addressee on their
+                # invitations page (or POST /v1/invitations/<id>/accept);
+                # the answer is the same whether or not such a user exists.
                 form = MemberForm(request.POST)
                 if not form.is_valid():
                     raise ApiError("invalid_parameters", "A username and a role are required.")
@@ -503,6 +509,16 @@ def members(request: PageRequest, nav: Nav, organization_id: uuid.UUID) -> HttpR
                     role=form.cleaned_data["role"],
                     **({"email": who} if "@" in who else {"username": who}),
                 )
+                return redirect(reverse("dashboard:members", args=[organization.pk]) + "?invited=1")
+            if action == "revoke":
+                invitation = (
+                    invitations_pending(organization=organization)
+                    .filter(pk=_uuid(request.POST.get("invitation")))
+                    .first()
+                )
+                if invitation is None:
+                    raise ApiError("not_found")
+                tenancy.invitation_revoke(invitation=invitation)
             else:
                 target = Membership.objects.filter(
                     organization=organization, pk=_uuid(request.POST.get("membership"))
@@ -519,6 +535,7 @@ def members(request: PageRequest, nav: Nav, organization_id: uuid.UUID) -> HttpR
             error = failure.message
         else:
             return redirect("dashboard:members", organization_id=organization.pk)
+    is_owner = membership.role == Role.OWNER
     return render(
         request,
         "dashboard/members.html",
@@ -527,8 +544,47 @@ def members(request: PageRequest, nav: Nav, organization_id: uuid.UUID) -> HttpR
             "app": nav.current,
             "organization": organization,
             "members": list(members_of(organization=organization)),
-            "is_owner": membership.role == Role.OWNER,
+            # owners see the invitations nobody answered yet (and revoke them)
+            "invitations": (
+                list(invitations_pending(organization=organization).select_related("invited_by"))
+                if is_owner
+                else []
+            ),
+            "is_owner": is_owner,
             "roles": Role.choices,
+            "error": error,
+            "invited": request.GET.get("invited") == "1",
+        },
+    )
+
+
+@page
+def invitations(request: PageRequest, nav: Nav) -> HttpResponse:
+    """The invitations addressed to the user (by username or email), to
+    accept or decline: the tenancy services the query API's
+    ``/v1/invitations`` uses. Someone else's invitation, or one answered or
+    lapsed, is the dashboard's 404."""
+    error = None
+    if request.method == "POST":
+        invitation_id = _uuid(request.POST.get("invitation"))
+        try:
+            if request.POST.get("action") == "accept":
+                membership = tenancy.invitation_accept(
+                    invitation_id=invitation_id, user=request.user
+                )
+                return redirect("dashboard:members", organization_id=membership.organization_id)
+            tenancy.invitation_decline(invitation_id=invitation_id, user=request.user)
+            return redirect("dashboard:invitations")
+        except ApiError as failure:
+            if failure.code == "not_found":
+                raise
+            error = failure.message
+    return render(
+        request,
+        "dashboard/invitations.html",
+        {
+            "nav": nav,
+            "invitations": list(invitations_for(user=request.user)),
             "error": error,
         },
     )

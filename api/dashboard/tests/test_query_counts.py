@@ -38,6 +38,8 @@ PAGES = {
     # the membership, the members
     "/organization/{organization}": BASE + 2,
     "/account/tokens": BASE + 1,
+    # the invitations addressed to the user, with their organizations
+    "/account/invitations": BASE + 1,
     # the remembered app
     "/": BASE + 1,
 }
@@ -94,3 +96,29 @@ def test_each_page_costs_a_fixed_number_of_statements(
         answer = client.get(path)
 
     assert answer.status_code in (200, 302)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("invitations", [0, 10])
+def test_the_members_page_of_an_owner_costs_one_more_for_the_invitations(
+    acme, logged_in, django_assert_num_queries, invitations
+):
+    from api.tenancy.services import invitation_create
+
+    for n in range(invitations):
+        invitation_create(
+            organization=acme.organization, invited_by=acme.owner, role="member", username=f"u{n}"
+        )
+        invitation_create(
+            organization=acme.organization,
+            invited_by=acme.owner,
+            role="member",
+            email=f"{acme.member.username}-{n}@example.com",
+        )
+    client = logged_in(acme.owner)
+
+    # the membership, the members, the pending invitations with who invited
+    with django_assert_num_queries(BASE + 3):
+        answer = client.get(f"/organization/{acme.organization.pk}")
+
+    assert answer.content.decode().count("Revoke</button>") == 2 * invitations
