@@ -573,8 +573,10 @@ def invitations(request: PageRequest, nav: Nav) -> HttpResponse:
                     invitation_id=invitation_id, user=request.user
                 )
                 return redirect("dashboard:members", organization_id=membership.organization_id)
-            tenancy.invitation_decline(invitation_id=invitation_id, user=request.user)
-            return redirect("dashboard:invitations")
+            if request.POST.get("action") == "decline":
+                tenancy.invitation_decline(invitation_id=invitation_id, user=request.user)
+                return redirect("dashboard:invitations")
+            raise ApiError("invalid_parameters", "Accept or decline an invitation.")
         except ApiError as failure:
             if failure.code == "not_found":
                 raise

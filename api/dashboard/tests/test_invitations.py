@@ -68,6 +68,19 @@ def test_the_invitee_declines_and_stays_out(acme, logged_in):
 
 
 @pytest.mark.django_db
+def test_an_answer_that_is_neither_accept_nor_decline_changes_nothing(acme, logged_in):
+    dana = user_make("dana")
+    _invite(logged_in(acme.owner), acme.organization, "dana")
+    invitation = Invitation.objects.get()
+
+    answer = logged_in(dana).post("/account/invitations", {"invitation": invitation.pk})
+
+    assert answer.status_code == 200 and "Accept or decline" in answer.content.decode()
+    invitation.refresh_from_db()
+    assert invitation.accepted_at is None and invitation.declined_at is None
+
+
+@pytest.mark.django_db
 def test_someone_elses_invitation_cannot_be_accepted(acme, globex, logged_in):
     user_make("dana")
     _invite(logged_in(acme.owner), acme.organization, "dana")
