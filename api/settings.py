@@ -245,6 +245,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = CONFIG.max_body_bytes
 # leaves room for the multipart envelope.
 LARGE_BODY_ROUTES = [
     (r"^/v1/apps/[0-9a-fA-F-]{36}/imports$", CONFIG.import_max_bytes + 65_536),
+    # the dashboard's upload form (api.dashboard.views.dump_upload)
+    (r"^/app/[0-9a-fA-F-]{36}/import$", CONFIG.import_max_bytes + 65_536),
 ]
 
 SESSION_COOKIE_NAME = "pmsession"

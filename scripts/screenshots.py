@@ -5,7 +5,8 @@ replays the two captured SDK calls, makes a lossy call with the bench
 traffic generator's loss, an ongoing call, and a week of smaller calls for
 the overview; starts the server on a local port and lets Debian's Chromium
 (through Playwright, as the browser tests do) photograph each page at
-1280 px, and the main ones at 390 px.
+1280 px, and the main ones at 390 px (and the upload form's answer to a
+truncated dump).
 
     .venv/bin/python scripts/screenshots.py [--port 18410] [--out docs/screenshots]
 """
@@ -150,6 +151,22 @@ def build() -> dict:
                     created_at=start + timedelta(seconds=20),
                     resolved_at=start + timedelta(seconds=20 + rng.randint(10, 200)),
                 )
+    # A call going on since two days ago (an ongoing bar on that day).
+    Conference.objects.create(
+        app=app,
+        conference_id="support-line",
+        conference_name="Support line",
+        start_time=today - timedelta(days=2),
+        ongoing=True,
+    )
+    # Invitations: one to a user of no organization yet, one by email.
+    User.objects.create_user(username="newcomer", password=PASSWORD, email="new@example.com")
+    services.invitation_create(
+        organization=organization, invited_by=owner, role="member", username="newcomer"
+    )
+    services.invitation_create(
+        organization=organization, invited_by=owner, role="admin", email="fay@example.com"
+    )
     rollups_rebuild(app_id=app.pk)
     clock.now = lambda: datetime.now(UTC)
     return {
@@ -190,6 +207,8 @@ def main() -> None:
         ("settings-member", f"/app/{app}/settings", "viewer"),
         ("members", f"/organization/{data['organization'].pk}", "demo"),
         ("tokens", "/account/tokens", "demo"),
+        ("import", f"/app/{app}/import", "demo"),
+        ("invitations", "/account/invitations", "newcomer"),
         ("empty-app", f"/app/{data['empty'].pk}", "demo"),
         ("password", "/password", "demo"),
     ]
@@ -199,7 +218,7 @@ def main() -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         contexts = {}
-        for user in ("demo", "viewer"):
+        for user in ("demo", "viewer", "newcomer"):
             for width in (1280, 390):
                 context = browser.new_context(viewport={"width": width, "height": 800})
                 tab = context.new_page()
@@ -219,6 +238,18 @@ def main() -> None:
                 suffix = "" if width == 1280 else "-390"
                 tab.screenshot(path=str(out / f"{name}{suffix}.png"), full_page=True)
                 print(f"{name}{suffix}.png")
+        # The upload form's answer to a truncated dump.
+        tab = contexts[("demo", 1280)]
+        tab.goto(f"{base}/app/{app}/import")
+        raw = (ROOT / "fixtures/dumps/call2p-30s-loss10.webrtc_internals_dump.txt").read_bytes()
+        tab.set_input_files(
+            "#id_file",
+            files=[{"name": "cut.txt", "mimeType": "text/plain", "buffer": raw[: len(raw) // 2]}],
+        )
+        tab.click("#import-form button[type=submit]")
+        tab.wait_for_selector("#import-error")
+        tab.screenshot(path=str(out / "import-error.png"), full_page=True)
+        print("import-error.png")
         browser.close()
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce, TruncDate
 
 from api.calls.models import Conference, ConferenceParticipant, Connection, Participant, Session
 from api.common import time as clock
@@ -93,10 +94,11 @@ def _facts_of(conference_ids: list) -> dict[Any, list[IssueFact]]:
 
 def overview(*, app: App, when: Range) -> dict[str, Any]:
     """The app overview: totals and per-day counters of the range (from the
-    rollups), the calls going on now, the worst calls with their reason.
-    Four statements."""
+    rollups), the calls going on now (all of them, and those that started
+    in the range by day), the worst calls with their reason. Four
+    statements."""
     totals = range_totals(app_id=app.pk, start=when.start, end=when.end)
-    ongoing = Conference.objects.filter(app=app, ongoing=True).count()
+    ongoing, ongoing_days = ongoing_by_day(app=app, when=when)
     worst = list(worst_calls(app_id=app.pk, start=when.start, end=when.end))
     facts = _facts_of([s.conference_id for s in worst]) if worst else {}
     worst_rows = [
@@ -124,8 +126,38 @@ def overview(*, app: App, when: Range) -> dict[str, Any]:
         },
         "minutes": round(total.get("seconds", 0) / 60),
         "days": totals["days"],
+        "ongoing_days": ongoing_days,
         "worst": worst_rows,
     }
+
+
+def ongoing_by_day(*, app: App, when: Range) -> tuple[int, dict[date, int]]:
+    """The app's ongoing calls: how many there are now, and how many of
+    those that started in ``when`` started on each UTC day (the day an
+    ended call is counted in). One statement on the partial index of
+    ongoing conferences (a few rows, never the history)."""
+    start = Coalesce("start_time", "created_at")
+    rows = (
+        Conference.objects.filter(app=app, ongoing=True)
+        .annotate(day=TruncDate(start, tzinfo=UTC))
+        .values("day")
+        .annotate(
+            n=Count("pk"),
+            in_range=Count(
+                "pk",
+                filter=Q(start_time__gte=when.start, start_time__lt=when.end)
+                | Q(start_time=None, created_at__gte=when.start, created_at__lt=when.end),
+            ),
+        )
+        .order_by()
+    )
+    total = 0
+    days: dict[date, int] = {}
+    for row in rows:
+        total += row["n"]
+        if row["in_range"]:
+            days[row["day"]] = row["in_range"]
+    return total, days
 
 
 def app_has_calls(*, app: App) -> bool:

@@ -18,6 +18,7 @@ urlpatterns = [
     path("app/<uuid:app_id>/calls", views.calls, name="calls"),
     path("app/<uuid:app_id>/issues", views.issues, name="issues"),
     path("app/<uuid:app_id>/settings", views.app_settings, name="settings"),
+    path("app/<uuid:app_id>/import", views.dump_upload, name="import"),
     path("app/<uuid:app_id>/settings/rotate-key", views.app_rotate, name="rotate"),
     path("conference/<uuid:conference_id>", views.call, name="call"),
     path("conference/<uuid:conference_id>/data", views.call_data, name="call_data"),
@@ -25,4 +26,5 @@ urlpatterns = [
     path("participant/<uuid:participant_id>", views.participant, name="participant"),
     path("organization/<uuid:organization_id>", views.members, name="members"),
     path("account/tokens", views.tokens, name="tokens"),
+    path("account/invitations", views.invitations, name="invitations"),
 ]

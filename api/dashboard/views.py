@@ -10,6 +10,7 @@ from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler
 from django import forms
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
@@ -21,13 +22,21 @@ from api.common import limits
 from api.common.errors import ApiError
 from api.dashboard import selectors
 from api.dashboard.access import Nav, PageRequest, page, remember, remembered_app_id
+from api.interop.dumps import DumpError
+from api.interop.importer import dump_import, upload_read
 from api.quality.catalogue import CATALOGUE
 from api.quality.selectors import conference_graphs
 from api.query.selectors.calls import conference_get, participant_get
 from api.rollups import summaries
 from api.tenancy import services as tenancy
 from api.tenancy.models import ApiToken, Membership
-from api.tenancy.selectors import app_get_for, members_of, organization_get_for
+from api.tenancy.selectors import (
+    app_get_for,
+    invitations_for,
+    invitations_pending,
+    members_of,
+    organization_get_for,
+)
 
 Role = Membership.Role
 
@@ -143,17 +152,23 @@ def overview(request: PageRequest, nav: Nav, app_id: uuid.UUID) -> HttpResponse:
         )
     data = selectors.overview(app=app, when=when)
     total = data["total"]
-    top_day = max([sum(d.get("calls", {}).values()) for _, d in data["days"]] or [0]) or 1
+    ongoing_days = data["ongoing_days"]
+    per_day = {day: dict(d.get("calls", {})) for day, d in data["days"]}
+    minutes = {day: round(d.get("seconds", 0) / 60) for day, d in data["days"]}
+    for day, n in ongoing_days.items():
+        per_day.setdefault(day, {})["ongoing"] = n
+    top_day = max([sum(c.values()) for c in per_day.values()] or [0]) or 1
     days = [
         {
             "day": day,
-            "good": d.get("calls", {}).get("good", 0),
-            "warning": d.get("calls", {}).get("warning", 0),
-            "error": d.get("calls", {}).get("error", 0),
-            "minutes": round(d.get("seconds", 0) / 60),
+            "good": calls.get("good", 0),
+            "warning": calls.get("warning", 0),
+            "error": calls.get("error", 0),
+            "ongoing": calls.get("ongoing", 0),
+            "minutes": minutes.get(day, 0),
             "scale": 100 / top_day,
         }
-        for day, d in data["days"]
+        for day, calls in sorted(per_day.items())
     ]
     issues = sorted(total.get("issues", {}).items(), key=lambda i: (-i[1], i[0]))[:10]
     context = {
@@ -421,6 +436,47 @@ def app_rotate(request: PageRequest, nav: Nav, app_id: uuid.UUID) -> HttpRespons
     return redirect("dashboard:settings", app_id=app.pk)
 
 
+def upload_limit() -> int:
+    """The largest dump the form takes (the upload API's ``IMPORT_MAX_BYTES``)."""
+    return int(settings.CONFIG.import_max_bytes)
+
+
+@page
+def dump_upload(request: PageRequest, nav: Nav, app_id: uuid.UUID) -> HttpResponse:
+    """Import a webrtc-internals or rtcstats dump as a call of the app: the
+    upload API's service (``api.interop.importer``) and rules (admins and
+    owners; the same error codes), then the new call's page."""
+    app = _app(request, nav, app_id)
+    error = None
+    status = 200
+    if request.method == "POST":
+        app = app_get_for(user=request.user, app_id=app_id, role=Role.ADMIN)
+        file = request.FILES.get("file")
+        try:
+            if file is None:
+                raise DumpError("missing_parameters", "Choose a dump file to upload.")
+            raw = upload_read(file, limit=upload_limit())
+            summary = dump_import(app=app, raw=raw, filename=file.name or "", user=request.user)
+        except DumpError as failure:
+            kind = ApiError(failure.code, failure.message)
+            error = {"code": kind.code, "message": kind.message}
+            status = kind.status
+        else:
+            return redirect("dashboard:call", conference_id=summary.conference)
+    return render(
+        request,
+        "dashboard/import.html",
+        {
+            "nav": nav,
+            "app": app,
+            "error": error,
+            "limit_mb": upload_limit() // 1_048_576,
+            "can_manage": nav.can(Role.ADMIN),
+        },
+        status=status,
+    )
+
+
 class MemberForm(forms.Form):
     username = forms.CharField(max_length=150)
     role = forms.ChoiceField(choices=Role.choices)
@@ -440,9 +496,9 @@ def members(request: PageRequest, nav: Nav, organization_id: uuid.UUID) -> HttpR
         action = request.POST.get("action")
         try:
             if action == "add":
-                # An invitation, accepted by its addressee (POST
-                # /v1/invitations/<id>/accept); the answer is the same
-                # whether or not such a user exists.
+                # An invitation, accepted by its addressee on their
+                # invitations page (or POST /v1/invitations/<id>/accept);
+                # the answer is the same whether or not such a user exists.
                 form = MemberForm(request.POST)
                 if not form.is_valid():
                     raise ApiError("invalid_parameters", "A username and a role are required.")
@@ -453,6 +509,16 @@ def members(request: PageRequest, nav: Nav, organization_id: uuid.UUID) -> HttpR
                     role=form.cleaned_data["role"],
                     **({"email": who} if "@" in who else {"username": who}),
                 )
+                return redirect(reverse("dashboard:members", args=[organization.pk]) + "?invited=1")
+            if action == "revoke":
+                invitation = (
+                    invitations_pending(organization=organization)
+                    .filter(pk=_uuid(request.POST.get("invitation")))
+                    .first()
+                )
+                if invitation is None:
+                    raise ApiError("not_found")
+                tenancy.invitation_revoke(invitation=invitation)
             else:
                 target = Membership.objects.filter(
                     organization=organization, pk=_uuid(request.POST.get("membership"))
@@ -469,6 +535,7 @@ def members(request: PageRequest, nav: Nav, organization_id: uuid.UUID) -> HttpR
             error = failure.message
         else:
             return redirect("dashboard:members", organization_id=organization.pk)
+    is_owner = membership.role == Role.OWNER
     return render(
         request,
         "dashboard/members.html",
@@ -477,8 +544,49 @@ def members(request: PageRequest, nav: Nav, organization_id: uuid.UUID) -> HttpR
             "app": nav.current,
             "organization": organization,
             "members": list(members_of(organization=organization)),
-            "is_owner": membership.role == Role.OWNER,
+            # owners see the invitations nobody answered yet (and revoke them)
+            "invitations": (
+                list(invitations_pending(organization=organization).select_related("invited_by"))
+                if is_owner
+                else []
+            ),
+            "is_owner": is_owner,
             "roles": Role.choices,
+            "error": error,
+            "invited": request.GET.get("invited") == "1",
+        },
+    )
+
+
+@page
+def invitations(request: PageRequest, nav: Nav) -> HttpResponse:
+    """The invitations addressed to the user (by username or email), to
+    accept or decline: the tenancy services the query API's
+    ``/v1/invitations`` uses. Someone else's invitation, or one answered or
+    lapsed, is the dashboard's 404."""
+    error = None
+    if request.method == "POST":
+        invitation_id = _uuid(request.POST.get("invitation"))
+        try:
+            if request.POST.get("action") == "accept":
+                membership = tenancy.invitation_accept(
+                    invitation_id=invitation_id, user=request.user
+                )
+                return redirect("dashboard:members", organization_id=membership.organization_id)
+            if request.POST.get("action") == "decline":
+                tenancy.invitation_decline(invitation_id=invitation_id, user=request.user)
+                return redirect("dashboard:invitations")
+            raise ApiError("invalid_parameters", "Accept or decline an invitation.")
+        except ApiError as failure:
+            if failure.code == "not_found":
+                raise
+            error = failure.message
+    return render(
+        request,
+        "dashboard/invitations.html",
+        {
+            "nav": nav,
+            "invitations": list(invitations_for(user=request.user)),
             "error": error,
         },
     )

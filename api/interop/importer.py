@@ -78,6 +78,19 @@ def import_max_bytes() -> int:
     return int(getattr(settings, "IMPORT_MAX_DECOMPRESSED_BYTES", 1 << 30))
 
 
+def upload_read(file: Any, *, limit: int) -> bytes:
+    """The bytes of an uploaded file (Django's ``UploadedFile``) of at most
+    ``limit`` bytes; a larger one raises ``dump_too_large`` (by its declared
+    size, else after reading one byte more than the limit). The upload API
+    and the dashboard's upload form read their file through this."""
+    if file.size is not None and file.size > limit:
+        raise DumpError("dump_too_large", f"The file is larger than {limit} bytes.")
+    raw = file.read(limit + 1)
+    if len(raw) > limit:
+        raise DumpError("dump_too_large", f"The file is larger than {limit} bytes.")
+    return bytes(raw)
+
+
 def dump_import(
     *,
     app: App,

@@ -264,6 +264,9 @@ def test_pages_fit_the_screen_and_are_reachable_by_keyboard(open_browser, live_s
         f"/app/{acme.app.pk}",
         f"/app/{acme.app.pk}/calls",
         f"/conference/{acme.conference.pk}",
+        f"/app/{acme.app.pk}/import",
+        f"/organization/{acme.organization.pk}",
+        "/account/invitations",
     ):
         tab.goto(live_server.url + url)
         overflow = tab.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -300,3 +303,57 @@ def test_a_one_hour_four_party_call_page_loads_and_draws_its_charts_within_a_sec
     print("chart timing:", timing)  # the figure docs/benchmarks.md records
     assert timing["series"] == 48 and timing["charts"] == 12 * 8
     assert timing["total_ms"] < 1000, timing
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dump_uploaded_from_the_form_opens_its_call_with_charts(open_browser, live_server, acme):
+    from api.dashboard.tests.test_import import DUMPS, GOOD
+
+    tab = open_browser(acme.admin)
+    tab.goto(f"{live_server.url}/app/{acme.app.pk}")
+    tab.click("nav.tabs >> text=Import")
+    tab.set_input_files("#id_file", str(DUMPS / GOOD))
+    tab.click("#import-form button[type=submit]")
+    tab.wait_for_url("**/conference/*")
+
+    charts = _charts(tab)
+    imported = Conference.objects.filter(app=acme.app).exclude(pk=acme.conference.pk).get()
+    assert tab.url.endswith(f"/conference/{imported.pk}")
+    assert {"bitrate", "loss_pct"} <= {chart["metric"] for chart in charts.values()}
+    assert all(sum(chart["points"]) > 0 for chart in charts.values()), charts.keys()
+    assert tab.locator('#issues-table tr[data-code="high_packet_loss"]').count() >= 1
+
+    # a truncated one: the form again, with the error in words and its code
+    raw = (DUMPS / GOOD).read_bytes()
+    tab.goto(f"{live_server.url}/app/{acme.app.pk}/import")
+    tab.set_input_files(
+        "#id_file", files=[{"name": GOOD, "mimeType": "text/plain", "buffer": raw[: len(raw) // 2]}]
+    )
+    tab.click("#import-form button[type=submit]")
+    assert tab.get_attribute("#import-error", "data-code") == "dump_truncated"
+    assert "truncated" in tab.inner_text("#import-error")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_owner_invites_from_the_members_page_and_the_invitee_accepts(
+    open_browser, live_server, acme
+):
+    dana = member_make(acme.organization, Membership.Role.MEMBER, "dana")
+    Membership.objects.filter(user=dana).delete()  # a user of no organization yet
+
+    owner = open_browser(acme.owner)
+    owner.goto(f"{live_server.url}/organization/{acme.organization.pk}")
+    owner.fill("#add-username", "dana@example.com")
+    owner.select_option("#add-role", "admin")
+    owner.click("form:has(#add-username) button[type=submit]")
+    assert "Invitation recorded" in owner.inner_text("#invited")
+    assert "dana@example.com" in owner.inner_text("#invitations")
+
+    invitee = open_browser(dana)
+    invitee.click("header >> text=Invitations")
+    assert acme.organization.name in invitee.inner_text("#my-invitations")
+    invitee.click("#my-invitations button[value=accept]")
+    invitee.wait_for_url(f"**/organization/{acme.organization.pk}")
+    assert "dana" in invitee.inner_text("#members")
+    options = invitee.locator("#switch-app option").all_inner_texts()
+    assert acme.app.name in options

@@ -5,11 +5,13 @@ it shows, and the SQL it costs (pinned)."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.test import Client
 
 from api.calls.models import Conference
+from api.common.time import now
 from api.dashboard.models import Preference
 from api.rollups.models import CallSummary
 from api.tenancy.models import App
@@ -29,6 +31,7 @@ def _urls(tenant) -> list[str]:
         f"/app/{app}/calls?partial=1",
         f"/app/{app}/issues",
         f"/app/{app}/settings",
+        f"/app/{app}/import",
         f"/conference/{conference}",
         f"/conference/{conference}/data",
         f"/conference/{conference}/events",
@@ -119,6 +122,42 @@ def test_the_overview_counts_are_those_of_the_database(acme, logged_in):
     assert counts["participants"] == str(summary.participants) == "2"
     assert counts["ongoing"] == str(Conference.objects.filter(app=acme.app, ongoing=True).count())
     assert acme.conference.conference_name in html  # among the worst calls, with its reason
+
+
+def _day_bars(html: str) -> dict[str, dict[str, int]]:
+    return {
+        day: {"good": int(g), "warning": int(w), "error": int(e), "ongoing": int(o)}
+        for day, g, w, e, o in re.findall(
+            r'data-day="([\d-]+)" data-good="(\d+)" data-warning="(\d+)" '
+            r'data-error="(\d+)" data-ongoing="(\d+)"',
+            html,
+        )
+    }
+
+
+@pytest.mark.django_db
+def test_calls_per_day_has_the_ongoing_calls_of_each_day(acme, logged_in):
+    today = now()
+    for n, days_ago in enumerate((0, None, 3, 40)):
+        Conference.objects.create(
+            app=acme.app,
+            conference_id=f"live-{n}",
+            # no start time yet: counted on the day it was created
+            start_time=None if days_ago is None else today - timedelta(days=days_ago),
+            ongoing=True,
+        )
+    ended = CallSummary.objects.get(conference=acme.conference)
+
+    html = logged_in(acme.member).get(f"/app/{acme.app.pk}?range=7d").content.decode()
+
+    bars = _day_bars(html)
+    assert bars[(today - timedelta(days=3)).date().isoformat()]["ongoing"] == 1
+    assert bars[today.date().isoformat()]["ongoing"] == 2
+    assert sum(b["ongoing"] for b in bars.values()) == 3  # the 40-day-old one is out of range
+    assert sum(b[ended.outcome] for b in bars.values()) == 1  # the ended call, as before
+    counts = dict(re.findall(r'data-count="(\w+)"><b>(\d+)</b>', html))
+    assert counts["ongoing"] == "4"  # "ongoing now" counts every call going on
+    assert "swatch ongoing" in html
 
 
 @pytest.mark.django_db

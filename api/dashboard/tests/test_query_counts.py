@@ -16,7 +16,7 @@ from api.rollups.services import rollups_rebuild
 BASE = 3
 
 PAGES = {
-    # the rollups of the range, the calls going on, the worst calls, their issues, "any calls?"
+    # the rollups of the range, the calls going on (by day), the worst calls, their issues, "any calls?"
     "/app/{app}": BASE + 5,
     "/app/{app}?range=7d": BASE + 5,
     # the page of calls with their summaries, their issue badges, their participant counts
@@ -27,6 +27,7 @@ PAGES = {
     # issues by code and severity, the open ones
     "/app/{app}/issues": BASE + 2,
     "/app/{app}/settings": BASE,
+    "/app/{app}/import": BASE,
     # the conference, its summary, sessions, connections, issues, timeline events, raw events
     "/conference/{conference}": BASE + 7,
     # the same less the raw events, plus the graphs (conference, connections, metrics, tracks)
@@ -37,6 +38,8 @@ PAGES = {
     # the membership, the members
     "/organization/{organization}": BASE + 2,
     "/account/tokens": BASE + 1,
+    # the invitations addressed to the user, with their organizations
+    "/account/invitations": BASE + 1,
     # the remembered app
     "/": BASE + 1,
 }
@@ -63,6 +66,13 @@ def _more_calls(tenant, count: int) -> None:
             created_at=now() - timedelta(minutes=n + 2),
             resolved_at=now() - timedelta(minutes=n + 1),
         )
+        if n % 10 == 0:  # and some calls going on, started on other days
+            Conference.objects.create(
+                app=tenant.app,
+                conference_id=f"ongoing-{n}",
+                start_time=now() - timedelta(days=n // 10),
+                ongoing=True,
+            )
     rollups_rebuild(app_id=tenant.app.pk)
 
 
@@ -86,3 +96,29 @@ def test_each_page_costs_a_fixed_number_of_statements(
         answer = client.get(path)
 
     assert answer.status_code in (200, 302)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("invitations", [0, 10])
+def test_the_members_page_of_an_owner_costs_one_more_for_the_invitations(
+    acme, logged_in, django_assert_num_queries, invitations
+):
+    from api.tenancy.services import invitation_create
+
+    for n in range(invitations):
+        invitation_create(
+            organization=acme.organization, invited_by=acme.owner, role="member", username=f"u{n}"
+        )
+        invitation_create(
+            organization=acme.organization,
+            invited_by=acme.owner,
+            role="member",
+            email=f"{acme.member.username}-{n}@example.com",
+        )
+    client = logged_in(acme.owner)
+
+    # the membership, the members, the pending invitations with who invited
+    with django_assert_num_queries(BASE + 3):
+        answer = client.get(f"/organization/{acme.organization.pk}")
+
+    assert answer.content.decode().count("Revoke</button>") == 2 * invitations

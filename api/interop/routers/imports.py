@@ -10,7 +10,7 @@ from ninja import Router, Status
 
 from api.common.errors import ApiError
 from api.interop.dumps import DumpError
-from api.interop.importer import dump_import
+from api.interop.importer import dump_import, upload_read
 from api.query.auth import AuthedRequest
 from api.query.responses import ERRORS
 from api.query.schemas import ErrorOut, Out, data_of
@@ -76,13 +76,8 @@ def dump_upload(request: AuthedRequest, app_id: uuid.UUID) -> Status:
         raise ApiError(
             "missing_parameters", "Upload the dump as the multipart/form-data field 'file'."
         )
-    limit = import_max_upload_bytes()
-    if file.size is not None and file.size > limit:
-        raise ApiError("dump_too_large", f"The file is larger than {limit} bytes.")
-    raw = file.read(limit + 1)
-    if len(raw) > limit:
-        raise ApiError("dump_too_large", f"The file is larger than {limit} bytes.")
     try:
+        raw = upload_read(file, limit=import_max_upload_bytes())
         summary = dump_import(app=app, raw=raw, filename=file.name or "", user=request.auth)
     except DumpError as exc:
         raise ApiError(exc.code, exc.message) from exc
