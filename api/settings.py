@@ -48,8 +48,10 @@ INSTALLED_APPS = [
     "api.calls",
     "api.events",
     "api.quality",
+    "api.rollups",
     "api.ingest",
     "api.query",
+    "api.dashboard",
 ]
 
 # Dumps, exports and webhooks (docs/interop.md), and the task library
@@ -243,3 +245,9 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
     },
 }
+
+# The dashboard's login page (api.dashboard); after logging in, "/" opens
+# the app last looked at.
+LOGIN_URL = "/login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login"

@@ -2,11 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from api.common import views as common_views
+from api.dashboard import views as dashboard_views
 from api.ingest.urls import patterns as sdk_patterns
 
 urlpatterns = [
-    # Until the dashboard takes it over: a page saying where to go.
-    path("", common_views.home, name="home"),
+    # The dashboard: the app last looked at, or the login page.
+    path("", dashboard_views.home, name="home"),
+    path("", include("api.dashboard.urls")),
     path("admin/", admin.site.urls),
     path("health", common_views.health, name="health"),
     path("ready", common_views.ready, name="ready"),

@@ -146,7 +146,12 @@ def test_the_scheduler_role_runs_the_periodic_commands(compose_env, api):
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
     finished = {line["message"].split()[2] for line in lines if line["logger"] == "api.scheduler"}
-    assert finished == {"cleanup_stale_conferences", "maintain_partitions", "prune_webhooks"}
+    assert finished == {
+        "cleanup_stale_conferences",
+        "maintain_partitions",
+        "prune_webhooks",
+        "rebuild_rollups",
+    }
 
 
 def test_the_healthcheck_role_passes_while_the_api_answers_and_fails_otherwise(compose_env, api):

@@ -10,7 +10,6 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 
 from api.common import metrics
 from api.common.client_ip import client_ip
@@ -55,14 +54,6 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 def server_error(request: HttpRequest) -> HttpResponse:
     return _error("server_error")
-
-
-@require_safe
-def home(request: HttpRequest) -> HttpResponse:
-    """What a person opening the server's address sees: where to go next."""
-    return render(
-        request, "common/home.html", {"api_root": request.build_absolute_uri("/v1").rstrip("/")}
-    )
 
 
 @require_safe

@@ -32,6 +32,7 @@ from api.events.models import GenericEvent
 from api.events.services import event_store, fingerprint
 from api.ingest import sinks, tokens
 from api.quality import services as quality
+from api.rollups.services import conference_summarize
 from api.tenancy.models import App
 from api.tenancy.selectors import app_for_recording, app_of_api_key
 
@@ -52,6 +53,9 @@ def _announce(ended: calls.Ended) -> None:
         quality.conference_ended(conference=conference, at=at)
     for session, at in ended.sessions:
         quality.session_ended(session=session, at=at)
+    if ended.conference is not None:
+        # Last: the sessions' end-of-session issues belong to the summary.
+        conference_summarize(conference_id=ended.conference[0].pk)
 
 
 def _session(session_id: uuid.UUID) -> Session:

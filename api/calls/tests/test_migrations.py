@@ -20,6 +20,17 @@ def migrate(targets) -> None:
     executor.migrate(targets)
 
 
+@pytest.fixture(autouse=True)
+def _latest_schema_after():
+    # Going back to BEFORE also unapplies the migrations of other apps that
+    # depend on later calls migrations (rollups); AFTER alone would leave
+    # them out for the tests that run next.
+    yield
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.mark.django_db(transaction=True)
 def test_duplicate_tracks_are_merged_into_the_oldest_before_the_natural_keys_become_unique(page):
     # Given a call, and the tables as they were before the natural keys

@@ -45,7 +45,7 @@ class Match:
         base = {
             "conference": "/conference/",
             "participant": "/participant/",
-            "app": "/apps/",
+            "app": "/app/",
             "organization": "/organization/",
         }[self.kind]
         return f"{base}{self.pk}"

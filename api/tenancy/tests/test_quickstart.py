@@ -41,8 +41,8 @@ def test_the_first_run_prints_where_to_go_the_login_and_the_api_key(development)
     printed = quickstart("--url", "http://localhost:18200/")
 
     key = App.objects.get().api_key
-    assert "Open          http://localhost:18200/" in printed
-    assert "http://localhost:18200/admin/    login: admin / admin" in printed
+    assert "Dashboard     http://localhost:18200/    login: admin / admin" in printed
+    assert "Admin         http://localhost:18200/admin/    (the same login)" in printed
     assert "API docs      http://localhost:18200/v1/docs" in printed
     assert "apiRoot: 'http://localhost:18200/v1'" in printed
     assert key in printed

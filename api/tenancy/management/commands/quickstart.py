@@ -70,8 +70,8 @@ class Command(BaseCommand):
             "\n".join(
                 [
                     "",
-                    f"  Open          {url}/",
-                    f"  Admin         {url}/admin/    login: {user.username} / {password_note}",
+                    f"  Dashboard     {url}/    login: {user.username} / {password_note}",
+                    f"  Admin         {url}/admin/    (the same login)",
                     f"  API docs      {url}/v1/docs",
                     f"  API key       {app.api_key}    ({app.name} of {organization.name})",
                     f"  SDK           new PeerMetrics({{apiKey: '{app.api_key}', "
