@@ -196,6 +196,8 @@ class Config:
         "INGEST_SPOOL_DIR", path, lambda values: values["data_dir"] / "spool"
     )
     ingest_spool_fsync_seconds: float = variable("INGEST_SPOOL_FSYNC_SECONDS", number, 1.0)
+    # Where the detectors keep their state (api.quality.state).
+    quality_state: str = variable("QUALITY_STATE", one_of("auto", "redis", "memory"), "auto")
     # Production behind a proxy (docs/deploy.md).
     static_root: Path = variable("STATIC_ROOT", path, lambda values: values["data_dir"] / "static")
     csrf_trusted_origins: list[str] = variable("CSRF_TRUSTED_ORIGINS", comma_list, [])
@@ -307,6 +309,8 @@ def load(environ: dict[str, str] | None = None) -> Config:
         if not values[name.lower()]:
             values[name.lower()] = _kept_secret(values["secrets_dir"], name)
 
+    if values["quality_state"] == "redis" and not values["redis_host"]:
+        raise ImproperlyConfigured("QUALITY_STATE=redis needs REDIS_HOST")
     if values["ingest_sink"] == "queued" and not values["redis_host"]:
         raise ImproperlyConfigured(
             "INGEST_SINK=queued needs REDIS_HOST (the queue is a Redis stream)"

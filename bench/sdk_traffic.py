@@ -87,6 +87,7 @@ class StatsSynth:
         self.fields: list[tuple[tuple, float, float]] = []
         _counters(self.report, templates.stats_previous, (), self.fields)
         self.tick = 0
+        self.held: dict[tuple[str, str], int] = {}
         self.lost: dict[tuple, float] = {}
         # Inbound packets per captured interval, per report: the base of the loss.
         self.received_increment = {
@@ -101,11 +102,26 @@ class StatsSynth:
             node = node[key]
         node[path[-1]] = value
 
-    def next(self, *, loss: float = 0.0) -> dict:
+    def next(
+        self,
+        *,
+        loss: float = 0.0,
+        remote_loss: float = 0.0,
+        stalled: frozenset[tuple[str, str]] = frozenset(),
+    ) -> dict:
+        """The report of the next tick. ``loss`` (0–1): share of the
+        packets sent to this side that were lost (its inbound reports);
+        ``remote_loss``: share of what this side sent that its peer lost
+        (its remote-inbound reports: ``fractionLost`` and ``packetsLost``).
+        The lost audio is concealed (``concealedSamples``). ``stalled``:
+        (kind, direction) whose counters stand still this tick (a frozen
+        sender; the reports' timestamps go on)."""
         self.tick += 1
-        steps = self.tick * self.scale
+        for held in stalled:
+            self.held[held] = self.held.get(held, 0) + 1
         for path, base, increment in self.fields:
-            value = base + increment * steps
+            held_steps = 0 if path[-1] == "timestamp" else self.held.get(path[:2], 0)
+            value = base + increment * (self.tick - held_steps) * self.scale
             self._set(path, int(value) if isinstance(base, int) else value)
         for path, increment in self.received_increment.items():
             self.lost[path] = self.lost.get(path, 0.0) + increment * self.scale * loss
@@ -113,15 +129,109 @@ class StatsSynth:
             lost = int(self.lost[path])
             report["packetsLost"] = lost
             report["packetsReceived"] = max(0, report["packetsReceived"] - lost)
+            if path[0] == "audio" and "totalSamplesReceived" in report:
+                share = lost / max(1, report["packetsReceived"] + lost)
+                concealed = int(report["totalSamplesReceived"] * share)
+                report["concealedSamples"] = max(report.get("concealedSamples", 0), concealed)
+        for kind in ("audio", "video"):
+            for index, remote in enumerate(
+                self.report.get("remote", {}).get(kind, {}).get("inbound", [])
+            ):
+                key = ("remote", kind, index)
+                sent = self._sent_increment(kind) * self.scale
+                self.lost[key] = self.lost.get(key, 0.0) + sent * remote_loss
+                remote["fractionLost"] = remote_loss
+                remote["packetsLost"] = int(self.lost[key])
         return self.report
+
+    def _sent_increment(self, kind: str) -> float:
+        for path, _, increment in self.fields:
+            if path[:2] == (kind, "outbound") and path[-1] == "packetsSent":
+                return increment
+        return 0.0
 
     def body(self, *, token: str, peer_id: str, connection_id: str, loss: float = 0.0) -> bytes:
         return orjson.dumps(
             {
-                "data": self.next(loss=loss),
+                "data": self.next(loss=loss, remote_loss=0.0),
                 "peerId": peer_id,
                 "connectionId": connection_id,
                 "timeTaken": 2,
                 "token": token,
             }
         )
+
+
+# ------------------------------------------------------ impaired calls
+
+UPLINK = "uplink"
+DOWNLINK = "downlink"
+EVERYONE = "everyone"
+
+
+def mesh_losses(
+    participants: list[str], *, where: str | None, who: str | None = None, loss: float = 0.0
+) -> dict[tuple[str, str], float]:
+    """Loss (0–1) of the media from sender to receiver, keyed (receiver,
+    sender), for a full-mesh call with ``loss`` on ``who``'s uplink (every
+    stream it sends), on ``who``'s downlink (every stream it receives), or
+    on ``everyone``'s path (``where`` is UPLINK, DOWNLINK, EVERYONE or None
+    for a clean call)."""
+    out = {}
+    for receiver in participants:
+        for sender in participants:
+            if receiver == sender:
+                continue
+            hit = (
+                where == EVERYONE
+                or (where == UPLINK and sender == who)
+                or (where == DOWNLINK and receiver == who)
+            )
+            out[(receiver, sender)] = loss if hit else 0.0
+    return out
+
+
+class MeshSynth:
+    """Stats of every connection of a full-mesh call: one :class:`StatsSynth`
+    per (participant, peer) connection; :meth:`tick` gives each
+    connection's report for the next interval, the loss of ``losses``
+    ((receiver, sender) → share) on its inbound streams and the loss its
+    peer suffered from it on its remote-inbound reports."""
+
+    def __init__(self, templates: Templates, participants: list[str], *, interval_s: float = 10.0):
+        self.participants = participants
+        self.synths = {
+            (me, peer): StatsSynth(templates, interval_s=interval_s)
+            for me in participants
+            for peer in participants
+            if me != peer
+        }
+
+    def tick(
+        self,
+        losses: dict[tuple[str, str], float],
+        *,
+        frozen: frozenset[tuple[str, str]] = frozenset(),
+        reported: dict[tuple[str, str], float] | None = None,
+    ) -> dict[tuple[str, str], dict]:
+        """(participant, peer) → the participant's report on its connection
+        to the peer. ``frozen``: (sender, kind) whose media stopped flowing
+        (its outbound and its receivers' inbound counters stand still).
+        ``reported``: the loss each sender's remote-inbound reports say,
+        (receiver, sender) → share, when not the loss itself (a relay or
+        SFU in between answers for the receivers)."""
+        remote = losses if reported is None else reported
+        out = {}
+        for (me, peer), synth in self.synths.items():
+            stalled = frozenset(
+                {(kind, "outbound") for sender, kind in frozen if sender == me}
+                | {(kind, "inbound") for sender, kind in frozen if sender == peer}
+            )
+            out[(me, peer)] = copy.deepcopy(
+                synth.next(
+                    loss=losses.get((me, peer), 0.0),
+                    remote_loss=remote.get((peer, me), 0.0),
+                    stalled=stalled,
+                )
+            )
+        return out

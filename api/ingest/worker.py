@@ -127,7 +127,13 @@ def batch_store(samples: list[QueuedSample]) -> tuple[int, int]:
             dropped,
             sorted(str(c) for c in wanted - existing),
         )
-    with transaction.atomic():
+    # The detector state of the batch's connections: read once, written
+    # after the commit (nothing kept if the batch fails and is retried).
+    owners = [
+        (s.connection_id, s.state.conference_id, s.state.participant_id, s.state.peer_id)
+        for s in kept
+    ]
+    with quality.samples_batch(owners), transaction.atomic():
         new_ids = samples_insert([_to_store(s) for s in kept])
         rows: list[tuple] = []
         for sample in kept:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,11 +37,14 @@ from django.db import DatabaseError
 
 from api.calls.models import Connection
 from api.quality import metrics
+from api.quality import state as live
 from api.quality.conf import quality_setting
 from api.quality.detectors import connectivity
 from api.quality.detectors.streams import Marks, streams_detect
+from api.quality.diagnosis import IssueChange
+from api.quality.models import Issue
 from api.quality.services import IssueScope, transitions_apply
-from api.quality.state import STATE, ConnectionState
+from api.quality.state import ConnectionState, ParticipantMarks
 from api.tenancy.models import App
 
 logger = logging.getLogger("api.quality")
@@ -74,11 +78,21 @@ class Analysis:
     # None when the report could not be analysed (logged).
     extraction: metrics.Extraction | None
     state: ConnectionState | None
+    marks: Marks | None = None
 
 
 def connection_locked(connection_id: Any) -> AbstractContextManager:
     """Hold while a sample of the connection is analysed, stored and detected."""
-    return STATE.locked(connection_id)
+    return live.STATE.locked(connection_id)
+
+
+def samples_batch(contexts: Iterable[tuple[Any, Any, Any, Any]]) -> AbstractContextManager:
+    """Hold around a batch of samples (the queued worker), outside its
+    transaction: the detector state of the batch's connections, given as
+    (connection, conference, participant, peer) ids, is read once and
+    written once the block ends without an exception (after the commit);
+    if it raises, nothing is kept, and a retry starts from the same state."""
+    return live.STATE.batch(contexts)
 
 
 _intervals: dict[Any, tuple[float, float]] = {}
@@ -185,7 +199,10 @@ def sample_analyse(*, context: SampleContext, data: dict) -> Analysis:
     connection's kept counters and changes nothing."""
     candidate_type = local_candidate_type(data)
     try:
-        state = STATE.connection_load(context.connection_id)
+        loaded = live.STATE.sample_load(
+            context.connection_id, context.conference_id, context.participant_id, context.peer_id
+        )
+        state = loaded.connection
         extraction = metrics.sample_extract(
             data=data,
             at=context.created_at,
@@ -199,27 +216,34 @@ def sample_analyse(*, context: SampleContext, data: dict) -> Analysis:
         logger.exception("quality analysis failed for connection %s", context.connection_id)
         return Analysis(context, [], candidate_type, None, None)
     rows = [_metric_row(context, s) for s in extraction.streams]
-    return Analysis(context, rows, candidate_type, extraction, state)
+    marks = Marks(own=loaded.own, peer=loaded.peer)
+    return Analysis(context, rows, candidate_type, extraction, state, marks)
 
 
-def sample_detect(analysis: Analysis) -> None:
+def sample_detect(analysis: Analysis) -> list[IssueChange]:
     """The analysed sample was stored and is new: keep its counters for
     the next sample, run the live detectors and write the issues they
     raise, resolve, escalate (see :mod:`api.quality.detectors`)."""
     extraction, state, context = analysis.extraction, analysis.state, analysis.context
     if extraction is None or state is None:
-        return
+        return []
     try:
         state.counters = _counters_prune(extraction)
-        marks = Marks(
-            own=STATE.marks_load(context.conference_id, context.participant_id),
-            peer=STATE.marks_load(context.conference_id, context.peer_id),
-        )
+        if not state.seeded:
+            # First sample of the connection in this state (a new
+            # connection, a restart, state lost): its open issues, so that
+            # they resolve when their condition clears. One query, once.
+            _open_issues_seed(state)
+        marks = analysis.marks or Marks(own=ParticipantMarks(), peer=ParticipantMarks())
         if extraction.media_flowed:
             state.established = True
         transitions = connectivity.grace_check(state, now=context.created_at)
+        # The connection's event-driven state is written back only when the
+        # passing of time changed it (the web process that takes its events
+        # writes it otherwise).
+        events_changed = bool(transitions)
         transitions += streams_detect(state=state, extraction=extraction, marks=marks)
-        STATE.connection_save(state)
+        live.STATE.connection_save(state, events=events_changed)
         scope = IssueScope(
             app_id=context.app_id,
             conference_id=context.conference_id,
@@ -227,11 +251,27 @@ def sample_detect(analysis: Analysis) -> None:
             participant_id=context.participant_id,
             connection_id=context.connection_id,
         )
-        transitions_apply(transitions=transitions, scope=scope)
+        if not transitions:
+            return []
+        return transitions_apply(transitions=transitions, scope=scope, now=context.created_at)
     except DatabaseError:
         raise
     except Exception:
         logger.exception("quality analysis failed for connection %s", context.connection_id)
+        return []
+
+
+def _open_issues_seed(state: ConnectionState) -> None:
+    state.seeded = True
+    for code, subject, created_at, peak, severity, data in Issue.objects.filter(
+        connection_id=state.connection_id, resolved_at__isnull=True
+    ).values_list("code", "subject", "created_at", "peak_value", "type", "data"):
+        rule = state.rule(code, subject)
+        if rule.open:
+            continue
+        rule.open, rule.onset, rule.severity = True, created_at, severity
+        rule.peak = rule.written_peak = peak
+        rule.evidence = data if isinstance(data, dict) else {}
 
 
 def _counters_prune(extraction: metrics.Extraction) -> dict[str, dict]:

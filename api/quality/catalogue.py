@@ -56,7 +56,7 @@ _KINDS = [
         "The participant had a very bad experience during the conference",
         "Due to network conditions, this participant had a poor experience with incoming "
         "content. Causes might have been robotic audio, frozen video, etc.",
-        "ITU-T G.107 E-model MOS; G.109 'nearly all users dissatisfied' (R < 60)",
+        "ITU-T G.107.1 wideband E-model MOS for Opus (api.quality.mos); G.109 'nearly all users dissatisfied' (R < 60)",
     ),
     IssueKind(
         "getusermedia_error",
@@ -116,7 +116,7 @@ _KINDS = [
         "Participant had a less than ideal experience",
         "During the conference, the participant might have experienced periods of bad "
         "incoming audio quality or frozen video.",
-        "ITU-T G.107 E-model MOS; G.109 'many users dissatisfied' (R < 70)",
+        "ITU-T G.107.1 wideband E-model MOS for Opus (api.quality.mos); G.109 'many users dissatisfied' (R < 70)",
     ),
     # -- network
     IssueKind(
@@ -232,6 +232,52 @@ _KINDS = [
         "Video sending limited by bandwidth",
         "The sender lowered its video quality because the estimated bandwidth is too low.",
         "W3C qualityLimitationReason/Durations; client-monitor CongestionDetector",
+    ),
+    # -- diagnoses: one per cause, the detectors' issues above linked as its
+    # symptoms (api.quality.diagnosis)
+    IssueKind(
+        "uplink_loss",
+        WARNING,
+        "A participant's uplink lost packets",
+        "Every receiver of this participant's media lost packets of it, and the "
+        "participant's own receiver reports agree: its network towards the others is the "
+        "likely cause.",
+        "cross-participant attribution (every receiver of A sees loss on A's tracks, A's "
+        "remote-inbound-rtp agrees)",
+    ),
+    IssueKind(
+        "downlink_loss",
+        WARNING,
+        "A participant's downlink lost packets",
+        "This participant lost packets from every sender while the others received the "
+        "same senders well: its network towards it is the likely cause.",
+        "cross-participant attribution (one receiver sees loss from every sender)",
+    ),
+    IssueKind(
+        "path_loss",
+        WARNING,
+        "Packets lost between participants",
+        "Packets were lost on the way between the participants named, in a way no single "
+        "participant's network explains: the relay/SFU or the network path between them.",
+        "cross-participant attribution (everyone sees loss, or one sender to one receiver)",
+    ),
+    IssueKind(
+        "relay_loss",
+        WARNING,
+        "Packets lost after the relay",
+        "Every receiver of this participant lost packets of it, but the participant's own "
+        "receiver reports (from the relay/SFU) show none: the relay or the paths from it "
+        "are the likely cause.",
+        "cross-participant attribution (receivers see loss, the sender's remote-inbound-rtp "
+        "does not)",
+    ),
+    IssueKind(
+        "sender_media_stopped",
+        WARNING,
+        "A participant's media stopped reaching everyone",
+        "Every receiver of this participant's track stopped receiving it, although the "
+        "participant did not stop or mute it.",
+        "cross-participant grouping of dry_inbound_track (client-monitor DryInboundTrack)",
     ),
 ]
 

@@ -31,6 +31,13 @@ from django.dispatch import receiver
 DEFAULTS: dict[str, Any] = {
     # In-process state: connections remembered (least recently used dropped).
     "STATE_MAX_CONNECTIONS": 20_000,
+    # Where detector state lives (api.quality.state): None (QUALITY_STATE
+    # decides), "auto" (Redis with the queued sink, this process's memory
+    # with the direct one), "redis" (needs REDIS_HOST), "memory".
+    "STATE_STORE": None,
+    # Redis: a connection's state and a conference's marks expire this long
+    # after their last write.
+    "STATE_TTL_SECONDS": 86_400,
     # How long an app's stats interval is cached in-process.
     "INTERVAL_CACHE_SECONDS": 300,
     # Audio below this MOS counts in "minutes below threshold" (G.109: R < 70,

@@ -36,29 +36,46 @@ from api.quality import mos
 KINDS = ("audio", "video")
 DIRECTIONS = ("inbound", "outbound")
 
-# Counters kept per stats id: report key → short name.
-_INBOUND_COUNTERS = {
+# Counters kept per stats id, by (kind, direction): report key → short
+# name. Each kind reads only its own (a report has ~20 more numbers).
+_COMMON_INBOUND = {
     "bytesReceived": "bytes",
     "packetsReceived": "packets",
     "packetsLost": "lost",
     "jitterBufferDelay": "jbd",
     "jitterBufferEmittedCount": "jbe",
-    "framesDecoded": "decoded",
-    "framesReceived": "received",
-    "freezeCount": "freezes",
-    "totalFreezesDuration": "freeze_s",
-    "concealedSamples": "concealed",
-    "silentConcealedSamples": "silent",
-    "totalSamplesReceived": "samples",
-    "insertedSamplesForDeceleration": "inserted",
-    "removedSamplesForAcceleration": "removed",
-    "fecPacketsReceived": "fec",
-    "pliCount": "pli",
 }
-_OUTBOUND_COUNTERS = {
-    "bytesSent": "bytes",
-    "packetsSent": "packets",
-    "framesSent": "sent_frames",
+_COUNTERS = {
+    ("audio", "inbound"): {
+        **_COMMON_INBOUND,
+        "concealedSamples": "concealed",
+        "silentConcealedSamples": "silent",
+        "totalSamplesReceived": "samples",
+        "insertedSamplesForDeceleration": "inserted",
+        "removedSamplesForAcceleration": "removed",
+        # Opus in-band FEC: payloads inside media packets (their bytes are media).
+        "fecPacketsReceived": "fec",
+        "fecPacketsDiscarded": "fec_discarded",
+    },
+    ("video", "inbound"): {
+        **_COMMON_INBOUND,
+        # RTX and FEC (ulpfec/flexfec) repair bytes, not picture.
+        "retransmittedBytesReceived": "rtx_bytes",
+        "fecBytesReceived": "fec_bytes",
+        "framesDecoded": "decoded",
+        "framesReceived": "received",
+        "freezeCount": "freezes",
+        "totalFreezesDuration": "freeze_s",
+        "qpSum": "qp",
+        "pliCount": "pli",
+    },
+    ("audio", "outbound"): {"bytesSent": "bytes", "packetsSent": "packets"},
+    ("video", "outbound"): {
+        "bytesSent": "bytes",
+        "retransmittedBytesSent": "rtx_bytes",
+        "packetsSent": "packets",
+        "framesSent": "sent_frames",
+    },
 }
 
 
@@ -123,6 +140,10 @@ class StreamSample:
     frames_decoded: float | None = None
     frames_received: float | None = None
     pli_rate: float | None = None
+    # Share of the expected packets in-band FEC recovered, in percent.
+    fec_recovered_pct: float | None = None
+    # Mean QP of the frames decoded in the interval (qpSum / frames).
+    qp: float | None = None
     cpu_share: float | None = None
     bandwidth_share: float | None = None
     codec: str | None = None
@@ -356,7 +377,7 @@ def _stream_extract(
     previous: dict,
 ) -> StreamSample:
     inbound = direction == "inbound"
-    names = _INBOUND_COUNTERS if inbound else _OUTBOUND_COUNTERS
+    names = _COUNTERS[(kind, direction)]
     values = {short: num(report.get(key)) for key, short in names.items()}
     ts = num(report.get("timestamp"))
     dt, newer = _interval(ts, prev, limit_s)
@@ -393,6 +414,12 @@ def _stream_extract(
     if dt is not None:
         d_bytes, d_packets = deltas.get("bytes"), deltas.get("packets")
         if d_bytes is not None:
+            # Media bytes: retransmissions (RTX) and FEC repair what was
+            # lost; counted as media they read as a higher bitrate under loss.
+            repair = max(deltas.get("rtx_bytes") or 0.0, 0.0) + max(
+                deltas.get("fec_bytes") or 0.0, 0.0
+            )
+            d_bytes = max(d_bytes - repair, 0.0)
             sample.bytes_delta = d_bytes
             sample.bitrate = d_bytes * 8 / dt
         if d_packets is not None:
@@ -404,12 +431,12 @@ def _stream_extract(
         if sample.rtt_ms is None:
             sample.rtt_ms = connection_rtt
         if kind == "audio" and sample.loss_pct is not None:
-            fec = (deltas.get("fec") or 0) > 0
             sample.mos = mos.audio_mos(
                 loss_pct=sample.loss_pct,
                 rtt_ms=sample.rtt_ms,
                 jitter_buffer_ms=sample.jitter_buffer_ms,
-                fec=fec,
+                recovered_pct=sample.fec_recovered_pct or 0.0,
+                concealment_pct=sample.concealment_pct,
             )
         if kind == "video" and sample.fps and sample.bitrate and sample.width and sample.height:
             best_fps = max(prev.get("best_fps") or 0.0, sample.fps) if prev else sample.fps
@@ -421,6 +448,11 @@ def _stream_extract(
                 expected_fps=min(best_fps, 60.0),
                 delay_ms=(sample.rtt_ms or 0.0) / 2 + (sample.jitter_buffer_ms or 0.0),
                 codec=sample.codec,
+                best_pixels=prev.get("best_pixels") if prev else None,
+                frozen_share=(sample.freeze_ms / 1000.0 / dt)
+                if sample.freeze_ms is not None and dt
+                else None,
+                qp=sample.qp,
             )
     else:
         _outbound_fill(
@@ -443,6 +475,11 @@ def _stream_extract(
         if sample.fps is not None:
             best = max(best or 0.0, sample.fps)
         kept["best_fps"] = best
+        if sample.width and sample.height:
+            pixels = float(sample.width * sample.height)
+            kept["best_pixels"] = max((prev.get("best_pixels") if prev else None) or 0.0, pixels)
+        elif prev and prev.get("best_pixels"):
+            kept["best_pixels"] = prev["best_pixels"]
         ql = _dict(report.get("qualityLimitationDurations"))
         kept["ql_cpu"], kept["ql_bandwidth"] = num(ql.get("cpu")), num(ql.get("bandwidth"))
         counters[sample.stats_id] = kept
@@ -470,6 +507,12 @@ def _inbound_fill(
         expected = d_packets + lost
         if expected > 0:
             sample.loss_pct = round(100.0 * lost / expected, 3)
+            # In-band FEC: FEC payloads received and not discarded repaired
+            # a lost packet (W3C: discarded = not needed, or too late).
+            d_fec = deltas.get("fec")
+            if d_fec is not None and d_fec > 0 and lost > 0:
+                used = d_fec - max(deltas.get("fec_discarded") or 0.0, 0.0)
+                sample.fec_recovered_pct = 100.0 * min(max(used, 0.0), lost) / expected
     d_jbd, d_jbe = deltas.get("jbd"), deltas.get("jbe")
     if d_jbd is not None and d_jbe and d_jbe > 0 and d_jbd >= 0:
         sample.jitter_buffer_ms = 1000.0 * d_jbd / d_jbe
@@ -493,6 +536,9 @@ def _inbound_fill(
         if d_decoded is not None and d_decoded >= 0:
             sample.frames_decoded = d_decoded
             sample.fps = d_decoded / dt
+            d_qp = deltas.get("qp")
+            if d_qp is not None and d_qp >= 0 and d_decoded > 0:
+                sample.qp = d_qp / d_decoded
         else:
             sample.fps = num(report.get("framesPerSecond"))
         if d_received is not None and d_received >= 0:

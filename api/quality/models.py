@@ -57,6 +57,19 @@ class Issue(models.Model):
     peak_value = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(help_text="When the problem started.")
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # One diagnosis per cause (api.quality.diagnosis): a detector's issue
+    # that follows from a diagnosed cause (loss → concealment → low MOS; a
+    # sender's stopped media → its receivers' dry tracks) points at the
+    # cause's issue, which carries the worst severity of its symptoms.
+    # Empty: a primary issue (a cause, or an issue no cause explains).
+    cause = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="symptoms",
+        help_text="The diagnosed cause this issue is a symptom of.",
+    )
 
     class Meta:
         constraints = [

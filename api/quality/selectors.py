@@ -21,7 +21,8 @@ from api.calls.models import Conference, Connection, Track
 from api.common import time as clock
 from api.common.time import iso
 from api.quality.catalogue import CATALOGUE
-from api.quality.conf import quality_setting
+from api.quality.conf import quality_setting, rule_settings
+from api.quality.diagnosis import CAUSE_CODES
 from api.quality.models import Issue, TrackMetric
 
 # Graph columns, each with its SQL aggregate over the metric rows of a time
@@ -331,6 +332,46 @@ def _setup_ms(info: dict | None) -> float | None:
     return round(float(first["duration"]) * 1000.0, 1)
 
 
+# Network measures summarised, with the threshold whose share of time is
+# counted: the raise thresholds of their detectors (high_packet_loss,
+# high_rtt, high_jitter; jitter of incoming audio only, as the detector).
+_NETWORK = (("loss_pct", "high_packet_loss"), ("rtt_ms", "high_rtt"), ("jitter_ms", "high_jitter"))
+
+
+def _network(ids: list[Any]) -> dict[str, Any]:
+    """p50/p95 of loss, RTT and jitter over the incoming streams' intervals,
+    and the share of measured time above each detector's threshold."""
+    rows = TrackMetric.objects.filter(
+        connection_id__in=ids,
+        direction=TrackMetric.Direction.INBOUND,
+        interval_s__isnull=False,
+    ).values_list("kind", "loss_pct", "rtt_ms", "jitter_ms", "interval_s")
+    values: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in _NETWORK}
+    for kind, loss, rtt, jitter, interval in rows:
+        seconds = interval or 0.0
+        if loss is not None:
+            values["loss_pct"].append((loss, seconds))
+        if rtt is not None:
+            values["rtt_ms"].append((rtt, seconds))
+        if jitter is not None and kind == TrackMetric.Kind.AUDIO:
+            values["jitter_ms"].append((jitter, seconds))
+    out: dict[str, Any] = {}
+    for name, code in _NETWORK:
+        threshold = float(rule_settings(code)["raise"])
+        measured = values[name]
+        total = sum(seconds for _, seconds in measured)
+        above = sum(seconds for value, seconds in measured if value > threshold)
+        numbers = [value for value, _ in measured]
+        out[name] = {
+            "p50": _percentile(numbers, 0.5),
+            "p95": _percentile(numbers, 0.95),
+            "threshold": threshold,
+            "share_above": round(above / total, 3) if total else None,
+            "samples": len(numbers),
+        }
+    return out
+
+
 def _summary(*, connections: list[dict[str, Any]], conference_id: Any, issues: Q) -> dict[str, Any]:
     """The summary blocks over ``connections`` (rows with id and
     connection_info) of one conference."""
@@ -363,6 +404,7 @@ def _summary(*, connections: list[dict[str, Any]], conference_id: Any, issues: Q
             video_scores.append(score)
         freezes += count or 0
         freeze_ms += frozen or 0.0
+    network = _network(ids)
     setups = [ms for ms in (_setup_ms(c["connection_info"]) for c in connections) if ms is not None]
     by_code = {
         row["code"]: row["count"]
@@ -387,6 +429,7 @@ def _summary(*, connections: list[dict[str, Any]], conference_id: Any, issues: Q
             "freeze_count": freezes,
             "freeze_seconds": round(freeze_ms / 1000.0, 1),
         },
+        "network": network,
         "setup_time_ms": {
             "median": _percentile(setups, 0.5),
             "max": max(setups) if setups else None,
@@ -398,6 +441,38 @@ def _summary(*, connections: list[dict[str, Any]], conference_id: Any, issues: Q
             "by_code": by_code,
         },
     }
+
+
+def _causes(conference_id: Any) -> list[dict[str, Any]]:
+    """The conference's diagnoses (primary issues of a cause), in words."""
+    out = []
+    for issue in Issue.objects.filter(conference_id=conference_id, code__in=CAUSE_CODES).order_by(
+        "created_at"
+    ):
+        data = issue.data if isinstance(issue.data, dict) else {}
+        out.append(
+            {
+                "issue": str(issue.pk),
+                "code": issue.code,
+                "type": issue.type,
+                "summary": data.get("summary", ""),
+                "did": data.get("did", []),
+                "affected": [a.get("participant") for a in data.get("affected", [])],
+                "likely_cause": data.get("likely_cause") or {},
+                "created_at": iso(issue.created_at),
+                "resolved_at": iso(issue.resolved_at),
+            }
+        )
+    return out
+
+
+def _causes_of(causes: list[dict[str, Any]], participant: str) -> list[dict[str, Any]]:
+    """The causes a participant suffered from or was the likely cause of."""
+    return [
+        c
+        for c in causes
+        if participant in c["affected"] or c["likely_cause"].get("participant") == participant
+    ]
 
 
 def _connection_rows(**filters: Any) -> list[dict[str, Any]]:
@@ -419,6 +494,7 @@ def conference_quality_summary(*, conference_id: Any) -> dict[str, Any]:
          "participants": [{"participant": "<uuid>", "audio": ..., ...}, ...]}
     """
     connections = _connection_rows(conference_id=conference_id)
+    causes = _causes(conference_id)
     summary = {
         "conference": str(conference_id),
         **_summary(
@@ -427,9 +503,11 @@ def conference_quality_summary(*, conference_id: Any) -> dict[str, Any]:
             issues=Q(conference_id=conference_id),
         ),
     }
+    summary["issues"]["causes"] = causes
     participants = sorted({str(c["participant_id"]) for c in connections})
-    summary["participants"] = [
-        {
+    summary["participants"] = []
+    for participant in participants:
+        block = {
             "participant": participant,
             **_summary(
                 connections=[c for c in connections if str(c["participant_id"]) == participant],
@@ -437,8 +515,8 @@ def conference_quality_summary(*, conference_id: Any) -> dict[str, Any]:
                 issues=Q(conference_id=conference_id, participant_id=participant),
             ),
         }
-        for participant in participants
-    ]
+        block["issues"]["causes"] = _causes_of(causes, participant)
+        summary["participants"].append(block)
     return summary
 
 
@@ -446,7 +524,7 @@ def participant_quality_summary(*, conference_id: Any, participant_id: Any) -> d
     """The summary blocks of :func:`conference_quality_summary` for what one
     participant experienced in one conference (its connections' incoming
     streams, its issues)."""
-    return {
+    summary = {
         "conference": str(conference_id),
         "participant": str(participant_id),
         **_summary(
@@ -457,6 +535,8 @@ def participant_quality_summary(*, conference_id: Any, participant_id: Any) -> d
             issues=Q(conference_id=conference_id, participant_id=participant_id),
         ),
     }
+    summary["issues"]["causes"] = _causes_of(_causes(conference_id), str(participant_id))
+    return summary
 
 
 def connection_quality_summary(*, connection_id: Any) -> dict[str, Any]:
@@ -465,7 +545,7 @@ def connection_quality_summary(*, connection_id: Any) -> dict[str, Any]:
     connections = _connection_rows(pk=connection_id)
     if not connections:
         raise Connection.DoesNotExist(connection_id)
-    return {
+    summary = {
         "connection": str(connection_id),
         **_summary(
             connections=connections,
@@ -473,6 +553,16 @@ def connection_quality_summary(*, connection_id: Any) -> dict[str, Any]:
             issues=Q(connection_id=connection_id),
         ),
     }
+    # The causes its symptoms are linked to.
+    linked = set(
+        Issue.objects.filter(connection_id=connection_id, cause__isnull=False).values_list(
+            "cause_id", flat=True
+        )
+    )
+    summary["issues"]["causes"] = [
+        c for c in _causes(connections[0]["conference_id"]) if uuid.UUID(c["issue"]) in linked
+    ]
+    return summary
 
 
 # ------------------------------------------------------------------- issues
@@ -503,6 +593,8 @@ def issue_as_dict(issue: Issue) -> dict[str, Any]:
         "duration": issue.duration,
         "peak_value": issue.peak_value,
         "data": issue.data,
+        # The diagnosis this issue is a symptom of (None: a primary issue).
+        "cause": text(issue.cause_id),
     }
 
 

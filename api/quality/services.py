@@ -24,11 +24,13 @@ from api.calls.models import Connection, Session, Track
 from api.common.metrics import ISSUES_RAISED, labelled
 from api.common.time import iso
 from api.events.models import GenericEvent, StatsSample
+from api.quality import state as live
 from api.quality.catalogue import CATALOGUE
 from api.quality.detectors import connectivity
 from api.quality.detectors.engine import ESCALATE, PEAK, RAISE, RESOLVE, Transition
+from api.quality.diagnosis import SYMPTOM_CODES, IssueChange, conference_diagnose
 from api.quality.models import Issue, TrackMetric
-from api.quality.state import STATE, ConnectionState
+from api.quality.state import ConnectionState
 
 logger = logging.getLogger("api.quality")
 
@@ -120,8 +122,19 @@ def issue_resolve(
     return _open_issues(code, subject).update(**changes)
 
 
-def transitions_apply(*, transitions: list[Transition], scope: IssueScope) -> None:
-    """Write detector transitions, in order."""
+_ACTIONS = {RAISE: "raised", RESOLVE: "resolved", ESCALATE: "escalated", PEAK: "peak"}
+
+
+def transitions_apply(
+    *, transitions: list[Transition], scope: IssueScope, now: datetime | None = None
+) -> list[IssueChange]:
+    """Write detector transitions, in order; when one concerns a symptom of
+    a cause (loss, concealment, low MOS, dry tracks), diagnose the
+    conference again (:mod:`api.quality.diagnosis`). Returns every change
+    written, as plain values (the caller may pass them on: webhooks).
+    ``now``: when the evidence was taken (the sample's time)."""
+    changes: list[IssueChange] = []
+    diagnose = False
     for t in transitions:
         if t.action == RAISE:
             issue_open(
@@ -146,6 +159,40 @@ def transitions_apply(*, transitions: list[Transition], scope: IssueScope) -> No
             _open_issues(t.code, t.subject).update(type=t.severity, peak_value=t.peak)
         elif t.action == PEAK:
             _open_issues(t.code, t.subject).update(peak_value=t.peak)
+        changes.append(
+            IssueChange(
+                _ACTIONS[t.action],
+                t.code,
+                t.subject,
+                t.at,
+                scope.conference_id,
+                t.severity,
+                data=t.evidence,
+            )
+        )
+        diagnose = diagnose or (t.code in SYMPTOM_CODES and t.action != PEAK)
+    if diagnose and scope.conference_id is not None:
+        at = now or max(t.at for t in transitions)
+        changes += _diagnose(app_id=scope.app_id, conference_id=scope.conference_id, at=at)
+    return changes
+
+
+def _diagnose(*, app_id: Any, conference_id: Any, at: datetime) -> list[IssueChange]:
+    """Diagnose the conference again; a diagnosis raised or ended is told
+    like any issue (a withdrawn one as resolved)."""
+    changes = conference_diagnose(conference_id=conference_id, at=at)
+    scope = IssueScope(app_id=app_id, conference_id=conference_id)
+    for change in changes:
+        if change.action in {"raised", "resolved", "withdrawn"}:
+            signals.issue_changed.send(
+                Issue,
+                action="raised" if change.action == "raised" else "resolved",
+                scope=scope,
+                code=change.code,
+                subject=change.subject,
+                at=change.at,
+            )
+    return changes
 
 
 def _issues_close_ended_connections(*, session_id: Any) -> list[Any]:
@@ -208,15 +255,22 @@ def _event_analyse(event: GenericEvent) -> None:
                 "unmute",
             }
         ):
-            marks = STATE.marks_load(event.conference_id, event.participant_id)
+            marks = live.STATE.marks_load(event.conference_id, event.participant_id)
             marks.muted = data["eventName"] == "mute"
-            STATE.marks_save(event.conference_id, event.participant_id, marks)
+            if not marks.muted:
+                marks.lift("muted", event.created_at)
+            live.STATE.marks_save(event.conference_id, event.participant_id, marks)
     elif category == GenericEvent.Category.CONNECTION:
         if name in {"removeConnection", "removePeer"} or (
             name in _STATE_EVENTS and data == "closed"
         ):
             for connection_id in _issues_close_ended_connections(session_id=event.session_id):
-                STATE.connection_drop(connection_id)
+                live.STATE.connection_drop(connection_id)
+            # Their symptoms ended with them: so may their causes.
+            if event.conference_id is not None:
+                _diagnose(
+                    app_id=event.app_id, conference_id=event.conference_id, at=event.created_at
+                )
         elif event.connection_id is not None:
             _connection_event(event)
 
@@ -224,8 +278,8 @@ def _event_analyse(event: GenericEvent) -> None:
 def _connection_event(event: GenericEvent) -> None:
     name, data, at = event.type, event.data, event.created_at
     scope = _event_scope(event)
-    with STATE.locked(event.connection_id):
-        state = STATE.connection_load(event.connection_id)
+    with live.STATE.locked(event.connection_id):
+        state = live.STATE.connection_load(event.connection_id)
         transitions: list[Transition] = []
         if name == "addConnection":
             if isinstance(data, dict) and data.get("connectionState") == "connected":
@@ -240,7 +294,7 @@ def _connection_event(event: GenericEvent) -> None:
             _candidate_error(event, state)
         else:
             transitions = connectivity.grace_check(state, now=at)
-        STATE.connection_save(state)
+        live.STATE.connection_save(state, stats=False)
         transitions_apply(transitions=transitions, scope=scope)
 
 
@@ -319,9 +373,11 @@ def _get_user_media(event: GenericEvent) -> None:
     kinds = {kind for kind in ("audio", "video") if data.get(kind)}
     if kinds:
         issue_resolve(code="getusermedia_error", subject=subject, at=event.created_at)
-        marks = STATE.marks_load(event.conference_id, event.participant_id)
+        marks = live.STATE.marks_load(event.conference_id, event.participant_id)
+        for kind in kinds & marks.stopped_kinds:
+            marks.lift(f"kind:{kind}", event.created_at)
         marks.stopped_kinds -= kinds
-        STATE.marks_save(event.conference_id, event.participant_id, marks)
+        live.STATE.marks_save(event.conference_id, event.participant_id, marks)
 
 
 def _track_event(event: GenericEvent) -> None:
@@ -334,7 +390,7 @@ def _track_event(event: GenericEvent) -> None:
     )
     if track is None:
         return
-    marks = STATE.marks_load(event.conference_id, event.participant_id)
+    marks = live.STATE.marks_load(event.conference_id, event.participant_id)
     ident = track["track_id"]
     if event.type == "ended":
         marks.ended_idents.add(ident)
@@ -344,8 +400,10 @@ def _track_event(event: GenericEvent) -> None:
     elif event.type == "mute":
         marks.muted_idents.add(ident)
     else:
+        if ident in marks.muted_idents:
+            marks.lift(f"track:{ident}", event.created_at)
         marks.muted_idents.discard(ident)
-    STATE.marks_save(event.conference_id, event.participant_id, marks)
+    live.STATE.marks_save(event.conference_id, event.participant_id, marks)
 
 
 # ----------------------------------------------------------------- sessions
@@ -392,10 +450,12 @@ def session_ended(*, session: Session, at: datetime) -> None:
     _no_media_access_check(session=session, scope=scope, at=at)
     _no_connection_check(session=session, scope=scope, at=at)
     for connection_id in _issues_close_ended_connections(session_id=session.pk):
-        STATE.connection_drop(connection_id)
+        live.STATE.connection_drop(connection_id)
     Issue.objects.filter(subject=f"session:{session.pk}", resolved_at__isnull=True).update(
         resolved_at=_resolved_at(at)
     )
+    # Symptoms of the session's connections ended: their causes may have.
+    _diagnose(app_id=session.app_id, conference_id=session.conference_id, at=at)
 
 
 def _once(code: str, subject: str) -> bool:
@@ -441,7 +501,7 @@ def _no_connection_check(*, session: Session, scope: IssueScope, at: datetime) -
             n.get("status") == "connected" for n in negotiations
         ):
             return
-        known = STATE.connection_peek(pk)
+        known = live.STATE.connection_peek(pk)
         if known is not None and known.established:
             return
     ids = [c[0] for c in connections]
@@ -482,5 +542,5 @@ def conference_ended(*, conference: Any, at: datetime) -> None:
     for connection_id in Connection.objects.filter(conference_id=conference.pk).values_list(
         "pk", flat=True
     ):
-        STATE.connection_drop(connection_id)
-    STATE.conference_drop(conference.pk)
+        live.STATE.connection_drop(connection_id)
+    live.STATE.conference_drop(conference.pk)

@@ -173,9 +173,41 @@ class ConferenceListItemOut(ConferenceOut):
     participants_count: int
 
 
+class VerdictCauseOut(Out):
+    issue: uuid.UUID = Field(..., description="The primary issue (a diagnosis or a lone issue).")
+    code: str
+    level: Literal["good", "fair", "poor"]
+    text: str = Field(..., description="Who had what, for how long, and why, in words.")
+    summary: str = Field(..., description="The cause in words.")
+    affected: list[uuid.UUID] = Field(..., description="Participants whose media suffered.")
+    likely_cause: dict[str, Any] = Field(
+        ..., description="participant (or null), name, path: uplink, downlink, relay, path."
+    )
+    seconds: int
+    ongoing: bool
+
+
+class ParticipantVerdictOut(Out):
+    participant: uuid.UUID
+    name: str | None
+    level: Literal["good", "fair", "poor"]
+    text: str
+    causes: list[uuid.UUID]
+
+
+class VerdictOut(Out):
+    level: Literal["good", "fair", "poor"]
+    text: str = Field(..., description='"Good call", or what went wrong, for whom, and why.')
+    causes: list[VerdictCauseOut]
+    participants: list[ParticipantVerdictOut]
+
+
 class ConferenceDetailOut(ConferenceOut):
     participants: list[uuid.UUID] = ref("participant_ids")
     issues: list[uuid.UUID] = ref("issue_ids")
+    verdict: VerdictOut = Field(
+        ..., description="The call's verdict from its diagnoses (api.quality.verdicts)."
+    )
 
 
 class ParticipantOut(Out):
@@ -247,6 +279,11 @@ class IssueOut(Out):
     peak_value: float | None
     title: str
     explanation: str
+    cause: uuid.UUID | None = ref(
+        "cause_id",
+        "The diagnosis this issue is a symptom of; null for a primary issue (a cause, or an "
+        "issue no cause explains).",
+    )
 
 
 class EventOut(Out):
@@ -405,21 +442,53 @@ class VideoQualityOut(Out):
     freeze_seconds: float
 
 
+class DistributionOut(Out):
+    p50: float | None
+    p95: float | None
+    threshold: float = Field(..., description="The raise threshold of the measure's detector.")
+    share_above: float | None = Field(
+        ..., description="Share (0–1) of the measured time above the threshold."
+    )
+    samples: int
+
+
+class NetworkQualityOut(Out):
+    loss_pct: DistributionOut = Field(..., description="Loss of incoming streams, %.")
+    rtt_ms: DistributionOut
+    jitter_ms: DistributionOut = Field(..., description="Jitter of incoming audio, ms.")
+
+
 class SetupTimeOut(Out):
     median: float | None
     max: float | None
     connections: int
 
 
+class CauseOut(Out):
+    issue: uuid.UUID
+    code: str
+    type: Literal["warning", "error"]
+    summary: str = Field(..., description="The cause in words.")
+    did: list[str] = Field(..., description="What it did: the codes of its symptoms.")
+    affected: list[uuid.UUID]
+    likely_cause: dict[str, Any]
+    created_at: datetime
+    resolved_at: datetime | None
+
+
 class IssueCountsOut(Out):
     total: int
     open: int
     by_code: dict[str, int]
+    causes: list[CauseOut] = Field(
+        ..., description="The diagnoses (one per cause) that concern these participants."
+    )
 
 
 class _QualityBlocks(Out):
     audio: AudioQualityOut
     video: VideoQualityOut
+    network: NetworkQualityOut
     setup_time_ms: SetupTimeOut
     issues: IssueCountsOut
 

@@ -64,14 +64,36 @@ def _inbound_dry(s: StreamSample, p: dict, m: Marks, x: Extraction) -> float | N
     pair = x.pair
     if pair and pair.bytes_received_delta is not None and pair.bytes_received_delta <= 0:
         return None
-    peer = m.peer
-    if (
-        (s.ident and (s.ident in m.own.ended_idents or s.ident in m.own.muted_idents))
-        or s.kind in peer.stopped_kinds
-        or (s.kind == "audio" and peer.muted)
-    ):
-        return 1.0
-    return s.bytes_delta
+    own, peer = m.own, m.peer
+    if own.lifted or peer.lifted:
+        marked = (
+            (s.ident and (s.ident in own.ended_idents or _track_muted(own, s)))
+            or _kind_stopped(peer, s)
+            or (s.kind == "audio" and _muted(peer, s))
+        )
+    else:  # the usual sample: no mark was ever lifted
+        marked = (
+            (s.ident and (s.ident in own.ended_idents or s.ident in own.muted_idents))
+            or s.kind in peer.stopped_kinds
+            or (s.kind == "audio" and peer.muted)
+        )
+    return 1.0 if marked else s.bytes_delta
+
+
+# A mark holds for a sample whose interval started before it was lifted
+# (the queued worker may analyse the sample after the lifting event).
+def _track_muted(marks: ParticipantMarks, s: StreamSample) -> bool:
+    return bool(s.ident) and (
+        s.ident in marks.muted_idents or marks.lifted_after(f"track:{s.ident}", s.start)
+    )
+
+
+def _kind_stopped(marks: ParticipantMarks, s: StreamSample) -> bool:
+    return s.kind in marks.stopped_kinds or marks.lifted_after(f"kind:{s.kind}", s.start)
+
+
+def _muted(marks: ParticipantMarks, s: StreamSample) -> bool:
+    return marks.muted or marks.lifted_after("muted", s.start)
 
 
 def _outbound_dry(s: StreamSample, p: dict, m: Marks, x: Extraction) -> float | None:
@@ -80,11 +102,13 @@ def _outbound_dry(s: StreamSample, p: dict, m: Marks, x: Extraction) -> float | 
     > 5 s, although it is active, not ended and not muted."""
     if s.bytes_delta is None or not s.had_traffic:
         return None
+    own = m.own
     if (
         s.active is False
-        or (s.ident and s.ident in m.own.ended_idents)
-        or s.kind in m.own.stopped_kinds
-        or (s.kind == "audio" and m.own.muted)
+        or (s.ident and s.ident in own.ended_idents)
+        or s.kind in own.stopped_kinds
+        or (s.kind == "audio" and own.muted)
+        or (own.lifted and (_kind_stopped(own, s) or (s.kind == "audio" and _muted(own, s))))
     ):
         return 1.0
     return s.bytes_delta
@@ -104,6 +128,8 @@ def _frame_rate(s: StreamSample, p: dict, m: Marks, x: Extraction) -> float | No
     (no frames is ``dry_inbound_track``) and not when the sender stopped
     its camera."""
     if not s.frames_decoded or s.kind in m.peer.stopped_kinds:
+        return None
+    if m.peer.lifted and _kind_stopped(m.peer, s):
         return None
     return s.fps
 
@@ -142,7 +168,7 @@ def _stretch(s: StreamSample, p: dict, m: Marks, x: Extraction) -> float | None:
 
 
 def _mos(s: StreamSample, p: dict, m: Marks, x: Extraction) -> float | None:
-    """G.107 E-model MOS (``api.quality.mos``), classified with G.109:
+    """Wideband E-model MOS for Opus (``api.quality.mos``), classified with G.109:
     R < 70 ('many users dissatisfied', MOS 3.6) is ``low_emos``, R < 60
     ('nearly all users dissatisfied', MOS 3.1) ``very_low_emos``; held for
     ≥ 30 s as the original server required."""

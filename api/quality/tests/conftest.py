@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from api.quality import analysis
+from api.quality import state as live_state
 from api.quality.models import Issue
-from api.quality.state import STATE
 
 START = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 
@@ -21,10 +21,10 @@ START = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 @pytest.fixture(autouse=True)
 def _fresh_quality_state():
     """Live state is per process; every test starts without it."""
-    STATE.clear()
+    live_state.STATE.clear()
     analysis._intervals.clear()
     yield
-    STATE.clear()
+    live_state.STATE.clear()
     analysis._intervals.clear()
 
 
@@ -58,6 +58,7 @@ AUDIO_IN = {
     "silent_pct": 0.0,
     "stretch_pct": 0.0,
     "fec": 0,
+    "fec_discarded": 0,
 }
 VIDEO_IN = {
     "pps": 150.0,
@@ -70,6 +71,8 @@ VIDEO_IN = {
     "freezes": 0,
     "freeze_s": 0.0,
     "pli": 0,
+    # Of "bitrate": retransmissions (RTX), counted in bytesReceived too.
+    "rtx_bitrate": 0.0,
     "width": 1280,
     "height": 720,
 }
@@ -137,6 +140,7 @@ class StatsScript:
                 insertedSamplesForDeceleration=samples * p["stretch_pct"] / 200,
                 removedSamplesForAcceleration=samples * p["stretch_pct"] / 200,
                 fecPacketsReceived=p["fec"],
+                fecPacketsDiscarded=p["fec_discarded"],
             )
             received += packets * p["bytes_per_packet"]
             data["audio"]["inbound"].append(
@@ -165,6 +169,7 @@ class StatsScript:
                 freezeCount=p["freezes"],
                 totalFreezesDuration=p["freeze_s"],
                 pliCount=p["pli"],
+                retransmittedBytesReceived=p["rtx_bitrate"] / 8 * seconds,
                 jitterBufferEmittedCount=frames,
                 jitterBufferDelay=frames * p["jb_ms"] / 1000,
             )

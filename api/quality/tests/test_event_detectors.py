@@ -266,7 +266,9 @@ def test_issues_end_with_their_connection_session_and_conference(live, clock):
     loss = {"audio_in": {"lost": 50}}
     run(u0, c1, s1, clock, {}, loss, loss)
     run(u0, c2, s2, clock, {}, loss, loss)
-    assert Issue.objects.filter(resolved_at__isnull=True).count() == 3
+    # (two loss issues, the rejoin, and the diagnosis: u0's downlink)
+    assert Issue.objects.filter(resolved_at__isnull=True).count() == 4
+    [cause] = issues("downlink_loss")
 
     # When one connection is removed, its issue ends when it ended
     clock.advance(5)
@@ -274,6 +276,8 @@ def test_issues_end_with_their_connection_session_and_conference(live, clock):
     ended = Connection.objects.get(pk=c1).end_time
     [first, second] = issues("high_packet_loss")
     assert first.resolved_at == ended and second.resolved_at is None
+    # the cause lasts while a symptom does
+    assert issues("downlink_loss")[0].resolved_at is None
 
     # When the session ends, the other connection's issue ends too, and the
     # conference's end closes the rejoin issue
@@ -281,4 +285,6 @@ def test_issues_end_with_their_connection_session_and_conference(live, clock):
     u0.event("endCall")
     assert Issue.objects.filter(resolved_at__isnull=True).count() == 0
     assert issues("high_packet_loss")[1].resolved_at == clock.at
+    assert issues("downlink_loss")[0].resolved_at == clock.at
+    assert cause.code == "downlink_loss"
     assert issues("multiple_rejoins")[0].resolved_at == clock.at

@@ -52,8 +52,9 @@ def test_rates_come_from_the_delta_against_the_previous_sample_of_the_same_id():
     assert audio.loss_pct == 0.0 and audio.packets_lost == 0
     assert audio.jitter_buffer_ms == pytest.approx(30.0)
     assert audio.concealment_pct == 0.0
-    # d = 40/2 + 30 + 20 = 70 ms, no loss: R = 93.2 − 1.68 = 91.52 → 4.37
-    assert audio.mos == 4.37
+    # d = 40/2 + 30 + 20 = 70 ms, no loss: R_WB = 129 − 1.29 · 1.68 − 10
+    # = 116.8328, R = 90.568 → 4.35
+    assert audio.mos == 4.35
     video = second["IT01V1"]
     assert video.bitrate == pytest.approx(1_200_000)
     assert video.fps == 30.0 and video.freeze_count == 0 and video.freeze_ms == 0.0
@@ -164,8 +165,8 @@ def _dump_samples(scenario: str, step: int):
     [
         # Real Chrome calls (fixtures/dumps), 2 s samples.
         ("clean", (0.0, 0.5), (0.0, 5.0), (4.3, 4.45)),
-        # netem loss 10 % each way; Opus FEC packets arrive, so Bpl = 20:
-        # Ie,eff = 95 · 10 / 30 = 31.7 → R ≈ 93.2 − 31.7 − ~1 ≈ 60 → MOS ≈ 3.1.
+        # netem loss 10 % each way; once Opus FEC is on, 4–8 % of the samples
+        # are still concealed: Ppl ≈ 6 → MOS ≈ 3.1–3.6.
         ("loss10", (5.0, 16.0), (0.0, 5.0), (2.4, 3.6)),
         # netem delay 150 ms each way: RTT ≈ 300 ms, d ≈ 150 + buffer + 20 ≈ 200 ms
         # → Id ≈ 7.3, R ≈ 85, MOS ≈ 4.2.

@@ -61,7 +61,7 @@ def test_graphs_of_a_running_conference_have_one_series_per_track(live, clock):
     point = dict(zip(audio_in["columns"], second, strict=True))
     assert first[1] is None  # no bitrate on the first sample
     assert point["bitrate"] == 24_000 and point["packet_rate"] == 50.0  # 50 × 60 B × 8
-    assert point["mos"] == 4.37 and point["loss_pct"] == 0
+    assert point["mos"] == 4.35 and point["loss_pct"] == 0
     assert second[0] - first[0] == 10_000  # ms
     # and it is JSON as it stands
     assert orjson.loads(orjson.dumps(graphs)) == graphs
@@ -114,25 +114,55 @@ def test_the_conference_summary_reports_mos_distribution_setup_and_issues(live, 
 
     summary = selectors.conference_quality_summary(conference_id=_conference().pk)
 
-    # 10 intervals with MOS (5 per listener): u0 hears 4.37, u1 hears 9.09 % loss:
-    # Ie,eff = 95 · 9.0909 / 19.0909 = 45.238, R = 93.2 − 1.68 − 45.238 = 46.28 → 2.38
+    # 10 intervals with MOS (5 per listener): u0 hears 4.35, u1 hears 9.09 % loss:
+    # Ie,eff,WB = 10 + 119 · 9.0909 / 22.0909 = 58.972,
+    # R_WB = 129 − 1.29 · 1.68 − 58.972 = 67.861, R = 52.606 → 2.71
     audio = summary["audio"]
     assert audio["samples"] == 10
-    assert audio["mos_median"] == pytest.approx((2.38 + 4.37) / 2, abs=0.01)
-    assert audio["mos_p5"] == 2.38
+    assert audio["mos_median"] == pytest.approx((2.71 + 4.35) / 2, abs=0.01)
+    assert audio["mos_p5"] == 2.71
     # u1's 5 intervals of 10 s are below 3.6
     assert audio["minutes_below_threshold"] == pytest.approx(50 / 60, abs=0.01)
     # Both connections were added at 0 s and connected at 1.5 s and 3 s.
     assert summary["setup_time_ms"] == {"median": 2250.0, "max": 3000.0, "connections": 2}
+    # the detectors' two issues, and their cause (loss from u0 to u1)
     assert summary["issues"]["by_code"] == {
         "high_packet_loss": 1,
+        "path_loss": 1,
         "very_low_emos": 1,
     }
-    assert summary["issues"]["open"] == 2
+    assert summary["issues"]["open"] == 3
+    # the cause and what it did, for the call and for the one who suffered
+    [cause] = summary["issues"]["causes"]
+    assert cause["code"] == "path_loss"
+    assert cause["did"] == ["high_packet_loss", "very_low_emos"]
+    assert cause["summary"].startswith("9.1 % of packets from u0 to u1 were lost")
     by_participant = {p["participant"]: p for p in summary["participants"]}
     assert len(by_participant) == 2
-    assert sorted(p["audio"]["mos_median"] for p in by_participant.values()) == [2.38, 4.37]
+    assert sorted(len(p["issues"]["causes"]) for p in by_participant.values()) == [0, 1]
+    assert sorted(p["audio"]["mos_median"] for p in by_participant.values()) == [2.71, 4.35]
     assert orjson.loads(orjson.dumps(summary)) == summary
+
+
+@pytest.mark.django_db
+def test_summaries_give_loss_rtt_and_jitter_percentiles_and_time_above_threshold(live, clock):
+    # Given u1 hears 9.09 % audio loss for 5 intervals of 10 s, u0 nothing
+    (_, c0), (_, c1) = _two_party_call(live, clock, samples=6, loss_for_u1=50)
+
+    conference = selectors.conference_quality_summary(conference_id=_conference().pk)
+    connection = selectors.connection_quality_summary(connection_id=c1)
+
+    # The call: 4 incoming streams x 5 intervals, a quarter of the time above 3 %
+    loss = conference["network"]["loss_pct"]
+    assert loss["samples"] == 20 and loss["threshold"] == 3.0
+    assert loss["p50"] == 0.0 and loss["p95"] == pytest.approx(9.09, abs=0.01)
+    assert loss["share_above"] == 0.25
+    rtt, jitter = conference["network"]["rtt_ms"], conference["network"]["jitter_ms"]
+    assert rtt["p50"] == rtt["p95"] == 40.0 and rtt["share_above"] == 0.0
+    # jitter of incoming audio only (2 ms), the 30 ms threshold never passed
+    assert jitter["samples"] == 10 and jitter["p95"] == 2.0 and jitter["share_above"] == 0.0
+    # u1's connection: its audio was above the threshold half of the time
+    assert connection["network"]["loss_pct"]["share_above"] == 0.5
 
 
 @pytest.mark.django_db
@@ -147,9 +177,9 @@ def test_participant_and_connection_summaries(live, clock):
     )
     connection = selectors.connection_quality_summary(connection_id=c0)
 
-    assert participant["audio"]["mos_median"] == 2.38
+    assert participant["audio"]["mos_median"] == 2.71
     assert participant["issues"]["by_code"] == {"high_packet_loss": 1}
-    assert connection["audio"]["mos_median"] == 4.37
+    assert connection["audio"]["mos_median"] == 4.35
     assert connection["issues"]["total"] == 0
     assert connection["setup_time_ms"]["connections"] == 1
 
@@ -157,8 +187,14 @@ def test_participant_and_connection_summaries(live, clock):
 @pytest.mark.django_db
 def test_issues_are_shown_with_their_catalogue_title_and_interval(live, clock):
     _two_party_call(live, clock, samples=3, loss_for_u1=50)
-    [issue] = selectors.conference_issues(conference_id=_conference().pk)
+    by_code = {i["code"]: i for i in selectors.conference_issues(conference_id=_conference().pk)}
+    issue, cause = by_code.pop("high_packet_loss"), by_code.pop("path_loss")
+    assert by_code == {}
     assert issue["code"] == "high_packet_loss"
+    # its diagnosis: the primary issue, which it points at
+    assert cause["code"] == "path_loss" and cause["cause"] is None
+    assert issue["cause"] == cause["id"]
+    assert cause["data"]["summary"].startswith("9.1 % of packets from u0 to u1 were lost")
     assert issue["title"] == "High packet loss"
     assert issue["duration"] is None and issue["resolved_at"] is None
     assert issue["created_at"].endswith("Z")
@@ -212,7 +248,7 @@ def test_post_conference_cleanup_deletes_raw_samples_and_keeps_metrics_and_issue
     # Then the raw samples are gone and everything computed from them stays
     assert StatsSample.objects.count() == 0
     assert TrackMetric.objects.count() == metrics_before
-    assert Issue.objects.count() == 2
+    assert Issue.objects.count() == 3  # two detectors' issues and their cause
     assert Issue.objects.filter(resolved_at__isnull=True).count() == 0
     summary_after = selectors.conference_quality_summary(conference_id=conference.pk)
     assert summary_after["audio"] == summary_before["audio"]

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from api.quality.state import STATE
+from api.quality import state as live_state
 from api.quality.tests.conftest import StatsScript
 
 
@@ -25,7 +25,7 @@ def test_the_counters_of_streams_that_left_the_report_are_forgotten(live, clock)
             for report in data[section]["inbound"]:
                 report["id"] = f"{report['id']}-{n}"
         caller.stats(connection, data)
-        kept.append(set(STATE.connection_peek(uuid.UUID(connection)).counters))
+        kept.append(set(live_state.STATE.connection_peek(uuid.UUID(connection)).counters))
 
     # Then they grow until there are more than twice the live ones (16 at
     # least), and are then cut back to the live ones: the 4 streams, the

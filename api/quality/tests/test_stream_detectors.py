@@ -216,7 +216,7 @@ def test_dtx_silence_raises_no_loss_and_no_dry_track(live, clock):
 @pytest.mark.django_db
 def test_a_lost_process_state_does_not_duplicate_an_open_issue(live, clock):
     # Given an open issue
-    from api.quality.state import STATE
+    from api.quality import state as live_state
 
     caller = live.join("u0")
     connection = caller.connect("u1")
@@ -226,7 +226,7 @@ def test_a_lost_process_state_does_not_duplicate_an_open_issue(live, clock):
     assert len(issues("high_packet_loss")) == 1
 
     # When the process forgets everything (restart) and the loss goes on
-    STATE.clear()
+    live_state.STATE.clear()
     run(caller, connection, script, clock, loss, loss, loss)
 
     # Then the open issue is not duplicated, and still resolves
@@ -234,6 +234,28 @@ def test_a_lost_process_state_does_not_duplicate_an_open_issue(live, clock):
     run(caller, connection, script, clock, HEALTHY, HEALTHY)
     [issue] = issues("high_packet_loss")
     assert issue.resolved_at is not None and issue.resolved_at > issue.created_at
+
+
+@pytest.mark.django_db
+def test_after_a_restart_an_open_issue_resolves_when_its_condition_clears(live, clock):
+    # Given an open loss issue (in-process state, the direct sink's default)
+    from api.quality import state as live_state
+
+    caller = live.join("u0")
+    connection = caller.connect("u1")
+    script = StatsScript()
+    loss = {"audio_in": {"lost": 50}}
+    run(caller, connection, script, clock, HEALTHY, loss, loss)
+    [issue] = issues("high_packet_loss")
+    assert issue.resolved_at is None
+
+    # When the process restarts (forgets everything) and the loss stops
+    live_state.STATE.clear()
+    run(caller, connection, script, clock, HEALTHY, HEALTHY, HEALTHY)
+
+    # Then the next process read the open issue and resolves it
+    [issue] = issues("high_packet_loss")
+    assert issue.resolved_at is not None
 
 
 @pytest.mark.django_db

@@ -10,6 +10,7 @@ from ninja import Query, Router
 
 from api.calls.models import Session
 from api.common.errors import ApiError
+from api.quality.verdicts import conference_verdict
 from api.query.auth import AuthedRequest
 from api.query.responses import ERRORS, created_at_of, listing
 from api.query.schemas import (
@@ -107,6 +108,7 @@ def conference_detail(request: AuthedRequest, conference_id: uuid.UUID) -> dict:
     conference = calls.conference_get(user=request.auth, conference_id=conference_id)
     conference.participant_ids = calls.conference_participant_ids(conference=conference)  # type: ignore[attr-defined]
     conference.issue_ids = calls.conference_issue_ids(conference=conference)  # type: ignore[attr-defined]
+    conference.verdict = conference_verdict(conference.pk)  # type: ignore[attr-defined]
     return {"data": conference}
 
 

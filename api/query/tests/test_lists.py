@@ -233,10 +233,16 @@ def test_conference_detail_lists_participants_and_issues(acme):
     answer = ApiClient(acme.member).get(f"/v1/conferences/{acme.conference.pk}")
 
     data = answer.data
-    assert set(data) == CONFERENCE_KEYS | {"participants", "issues"}
+    assert set(data) == CONFERENCE_KEYS | {"participants", "issues", "verdict"}
     assert data["participants"] == [str(p.pk) for p in acme.participants]
     # oldest first: the getUserMedia error was raised before the TURN warning
     assert data["issues"] == [str(acme.issues[1].pk), str(acme.issues[0].pk)]
+    # the verdict, in words: the TURN relay is information, not a fault
+    verdict = data["verdict"]
+    assert set(verdict) == {"level", "text", "causes", "participants"}
+    assert verdict["level"] in {"fair", "poor"}
+    assert "Problem accessing media" in verdict["text"]
+    assert [c["issue"] for c in verdict["causes"]] == [str(acme.issues[1].pk)]
 
 
 @pytest.mark.django_db

@@ -183,3 +183,16 @@ def test_the_graphs_of_a_conference_take_a_fixed_number_of_statements(
     series = response.json()["data"]["series"]
     assert len(series) == len(acme.connections)
     assert all(len(s["data"]) == min(seconds, 300) for s in series)
+
+
+@pytest.mark.django_db
+def test_the_conference_detail_with_its_verdict_takes_a_fixed_number_of_statements(
+    busy_app, browser, django_assert_num_queries
+):
+    # auth, the conference, its participant ids, its issue ids, then the
+    # verdict: the primary issues, the symptoms' kinds, the names
+    with django_assert_num_queries(AUTH + 6):
+        response = browser.get(f"/v1/conferences/{busy_app.conference.pk}")
+
+    assert response.status_code == 200
+    assert response.json()["data"]["verdict"]["level"] in {"good", "fair", "poor"}
