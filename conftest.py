@@ -3,6 +3,7 @@ SDK (JSON bodies sent as text/plain, token in the body)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -83,8 +84,17 @@ def organization(db) -> Organization:
 
 @pytest.fixture
 def app(organization) -> App:
+    """The captured calls' app. It keeps addresses and names as sent (its
+    privacy switches off), so that tests of storage compare with the SDK's
+    bodies; the privacy defaults are tested on apps of their own
+    (api/ingest/tests/test_privacy.py)."""
     return App.objects.create(
-        organization=organization, name="Acme video", api_key=CAPTURED_API_KEY, interval=10000
+        organization=organization,
+        name="Acme video",
+        api_key=CAPTURED_API_KEY,
+        interval=10000,
+        address_privacy="keep",
+        keep_user_names=True,
     )
 
 
@@ -112,3 +122,62 @@ def pytest_collection_modifyitems(config, items):
 def _fast_password_hashing(settings):
     # The default hasher is deliberately slow; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _limits_forgotten():
+    """Rate-limit windows and login failures counted by one test are not
+    the next one's: the whole suite calls from 127.0.0.1 within minutes."""
+    yield
+    from django.core.cache import cache
+
+    if hasattr(cache, "delete_pattern"):  # Redis: only these keys, never the db
+        cache.delete_pattern("rl:*")
+        cache.delete_pattern("axes-*")
+    else:
+        cache.clear()
+
+
+# ------------------------------------------------------- the suite's logs
+
+
+class SuiteLog:
+    """Every line the server's log handler would have written during the
+    suite (same filter and formatter), and the secrets that must never be
+    in one: the api key of every app created, the configured secrets."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.api_keys: set[str] = {CAPTURED_API_KEY}
+
+
+SUITE_LOG = SuiteLog()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_log_captured():
+    import logging
+
+    from django.db.models.signals import post_save
+
+    from api.common.logs import PlainFormatter, RequestContextFilter
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            # A record that cannot be formatted is not written either.
+            with contextlib.suppress(Exception):
+                SUITE_LOG.lines.append(self.format(record))
+
+    handler = Capture(level=logging.DEBUG)
+    handler.addFilter(RequestContextFilter())
+    handler.setFormatter(PlainFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+
+    def key_seen(sender, instance, **kwargs) -> None:
+        SUITE_LOG.api_keys.add(instance.api_key)
+
+    post_save.connect(key_seen, sender=App, dispatch_uid="suite-log-api-keys")
+    yield SUITE_LOG
+    root.removeHandler(handler)
+    post_save.disconnect(dispatch_uid="suite-log-api-keys", sender=App)

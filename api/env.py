@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -108,6 +109,20 @@ def networks(name: str, raw: str) -> list[str]:
     return entries
 
 
+_RATE_RE = re.compile(r"^\d+/\d*[smhd]$")
+
+
+def rate(name: str, raw: str) -> str | None:
+    """A rate limit, ``N/period`` (``600/m``, ``20/5m``, ``1000/h``);
+    empty or ``off`` for none."""
+    value = raw.strip().lower()
+    if value in {"", "off", "none"}:
+        return None
+    if not _RATE_RE.match(value):
+        raise ImproperlyConfigured(f"{name} must look like 600/m or 20/5m (or off), not {raw!r}")
+    return value
+
+
 def one_of(*allowed: str) -> Callable[[str, str], str]:
     def read(name: str, raw: str) -> str:
         value = raw.strip().lower()
@@ -196,6 +211,7 @@ class Config:
         "INGEST_SPOOL_DIR", path, lambda values: values["data_dir"] / "spool"
     )
     ingest_spool_fsync_seconds: float = variable("INGEST_SPOOL_FSYNC_SECONDS", number, 1.0)
+    ingest_spool_resend_seconds: float = variable("INGEST_SPOOL_RESEND_SECONDS", number, 60.0)
     # Where the detectors keep their state (api.quality.state).
     quality_state: str = variable("QUALITY_STATE", one_of("auto", "redis", "memory"), "auto")
     # Production behind a proxy (docs/deploy.md).
@@ -224,6 +240,23 @@ class Config:
         "LOG_FORMAT", one_of("plain", "json"), lambda values: "plain" if values["debug"] else "json"
     )
     log_requests: bool = variable("LOG_REQUESTS", boolean, False)
+    # Abuse limits (docs/security.md): per client address and per app.
+    rate_limit_initialize: str | None = variable(
+        "RATE_LIMIT_INITIALIZE", rate, "600/m", empty_is_unset=False
+    )
+    rate_limit_initialize_app: str | None = variable(
+        "RATE_LIMIT_INITIALIZE_APP", rate, "6000/m", empty_is_unset=False
+    )
+    rate_limit_login: str | None = variable("RATE_LIMIT_LOGIN", rate, "30/m", empty_is_unset=False)
+    rate_limit_query: str | None = variable(
+        "RATE_LIMIT_QUERY", rate, "2000/m", empty_is_unset=False
+    )
+    # Per-app budgets (api.ingest.budget): 0 for none.
+    stats_budget_per_minute: int = variable("STATS_BUDGET_PER_MINUTE", count, 0)
+    app_sessions_per_day: int = variable("APP_SESSIONS_PER_DAY", count, 0)
+    # Failed logins that lock an account, and an address, out (django-axes).
+    login_failure_limit: int = variable("LOGIN_FAILURE_LIMIT", count, 10)
+    login_lockout_minutes: int = variable("LOGIN_LOCKOUT_MINUTES", count, 15)
 
     @property
     def redis_url(self) -> str | None:

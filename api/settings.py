@@ -4,6 +4,7 @@ reads them through ``settings.CONFIG``, one typed object (api.env.Config)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import dj_database_url
@@ -40,6 +41,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "corsheaders",
+    # Failed logins, counted per account and per address (django-axes).
+    "axes",
     # Only for the docs page: with ninja installed, Swagger UI is served from
     # its bundled static files instead of a CDN (the server may be offline).
     "ninja",
@@ -70,6 +73,8 @@ MIDDLEWARE = [
     # First, so that it times and counts everything below it.
     "api.common.middleware.RequestContextMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # Host, body size, NUL in the query string: JSON errors before any view.
+    "api.common.guards.RequestGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -175,6 +180,37 @@ if CONFIG.redis_url:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Logins (the admin's and the API's): django-axes refuses a locked-out
+# account or address before the password hasher runs. The counts live in
+# Redis when it is configured, else in the database: shared by every
+# process either way (docs/security.md).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = CONFIG.login_failure_limit
+AXES_COOLOFF_TIME = timedelta(minutes=CONFIG.login_lockout_minutes)
+# Either alone locks: an account guessed at from many addresses, and an
+# address trying one password on many accounts.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "api.common.client_ip.client_ip"
+AXES_HANDLER = (
+    "axes.handlers.cache.AxesCacheHandler"
+    if CONFIG.redis_url
+    else "axes.handlers.database.AxesDatabaseHandler"
+)
+AXES_RESET_ON_SUCCESS = True
+# No row per successful login (who logged in when is not kept).
+AXES_DISABLE_ACCESS_LOG = True
+# Its middleware only turns a lockout into an HTML page; the API answers
+# its own JSON and the admin's login simply fails while locked.
+SILENCED_SYSTEM_CHECKS = ["axes.W002"]
+
+# Rate limits (api.common.limits) count in the default cache; a cache that
+# does not answer lets requests through.
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_FAIL_OPEN = True
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -204,6 +240,12 @@ STORAGES = {
 # Bodies above this are refused with 413 before they are parsed; the SDK's
 # stats requests are about 8 KB.
 DATA_UPLOAD_MAX_MEMORY_SIZE = CONFIG.max_body_bytes
+# Routes whose body may exceed MAX_BODY_BYTES (api.common.guards): the dump
+# upload checks its file against IMPORT_MAX_BYTES itself; the bound here
+# leaves room for the multipart envelope.
+LARGE_BODY_ROUTES = [
+    (r"^/v1/apps/[0-9a-fA-F-]{36}/imports$", CONFIG.import_max_bytes + 65_536),
+]
 
 SESSION_COOKIE_NAME = "pmsession"
 SESSION_COOKIE_HTTPONLY = True
@@ -212,6 +254,7 @@ CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = CONFIG.secure_cookies
 CSRF_COOKIE_SECURE = CONFIG.secure_cookies
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "api.common.views.csrf_failure"
 
 # CORS: the SDK routes answer any origin (decided per request in
 # api.ingest.cors); everything else only the configured dashboard origins.

@@ -22,3 +22,5 @@ urlpatterns = [
 
 handler404 = "api.common.views.not_found"
 handler500 = "api.common.views.server_error"
+handler400 = "api.common.views.bad_request"
+handler403 = "api.common.views.permission_denied"

@@ -151,6 +151,7 @@ def test_the_scheduler_role_runs_the_periodic_commands(compose_env, api):
         "maintain_partitions",
         "prune_webhooks",
         "rebuild_rollups",
+        "enforce_retention",
     }
 
 

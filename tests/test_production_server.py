@@ -293,3 +293,37 @@ def test_the_production_environment_block_lists_only_variables_the_server_reads(
     for name in documented_environment():
         # GRANIAN_* are granian's own options.
         assert f'"{name}"' in source or name.startswith("GRANIAN_"), name
+
+
+def test_the_login_lockout_is_shared_by_both_worker_processes(production):
+    # Last in this module: it locks the ops account out.
+    # given the CSRF cookie the dashboard gets first
+    csrf = production.get("/v1/auth/csrf")
+    token = _cookies(csrf)["csrftoken"]
+
+    def login(password: str, client: str):
+        return production.server.request(
+            "POST",
+            "/v1/auth/login",
+            body=json.dumps({"username": "ops", "password": password}).encode(),
+            headers={
+                **PROXIED,
+                "X-Forwarded-For": client,
+                "Content-Type": "application/json",
+                "Cookie": f"csrftoken={token}",
+                "X-CSRFToken": token,
+                "Origin": f"https://{HOST}",
+                "Referer": f"https://{HOST}/",
+            },
+        )
+
+    # when ten wrong passwords come from ten addresses, spread over the two
+    # worker processes by the connections
+    failures = [login("guess", f"198.51.100.{n}").status for n in range(10)]
+    # then the account is locked for every process, even with its password
+    locked = login(ADMIN_PASSWORD, "198.51.100.99")
+
+    assert failures == [401] * 10
+    assert locked.status == 429, locked.text
+    assert locked.json()["error_code"] == "rate_limited"
+    assert int(locked.headers["Retry-After"]) == 15 * 60

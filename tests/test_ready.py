@@ -1,6 +1,6 @@
 """/ready tells a load balancer whether to send traffic: a server process
 whose database or Redis is unreachable, or whose migrations are not all
-applied, answers 503 with the error body; /health still answers 200."""
+applied, answers 503 with the error body; so does /health while the database is down."""
 
 from __future__ import annotations
 
@@ -38,11 +38,12 @@ def test_ready_is_503_json_while_the_database_and_redis_are_down(unreachable):
     assert "migrations" not in body["checks"]  # not knowable without the database
 
 
-def test_health_stays_200_while_the_database_is_down(unreachable):
+def test_health_answers_503_json_while_the_database_is_down(unreachable):
     answer = unreachable.request("GET", "/health")
 
-    assert answer.status == 200
-    assert answer.json() == {"status": "ok"}
+    assert answer.status == 503
+    assert answer.json()["error_code"] == "service_unavailable"
+    assert answer.json()["status"] == "unavailable"
 
 
 def test_ready_waits_for_the_migrations_and_needs_no_restart_once_they_are_applied(tmp_path):

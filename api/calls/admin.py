@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
+from api.calls.erasure import participant_erase
 from api.calls.models import (
     Conference,
     ConferenceParticipant,
@@ -117,6 +118,7 @@ class ConferenceAdmin(RecordedDataAdmin):
 
 @admin.register(Participant)
 class ParticipantAdmin(RecordedDataAdmin):
+    actions = ["erase"]
     list_display = ("participant_id", "participant_name", "is_sfu", "app_link", "created_at")
     list_filter = ("is_sfu", "app")
     list_select_related = ("app",)
@@ -124,6 +126,19 @@ class ParticipantAdmin(RecordedDataAdmin):
     id_search_fields = ("pk", "app")
     search_help_text = "A participant id or name, or the UUID of a participant or app."
     ordering = ("-created_at",)
+
+    @admin.action(description="Erase the selected participants and every row naming them")
+    def erase(self, request, queryset) -> None:
+        removed: dict[str, int] = {}
+        for participant in queryset:
+            for label, count in participant_erase(participant=participant).items():
+                removed[label] = removed.get(label, 0) + count
+        self.message_user(
+            request,
+            "Erased: "
+            + (", ".join(f"{label} {count}" for label, count in removed.items()) or "nothing"),
+        )
+
     fields = (
         "id",
         "app",

@@ -70,12 +70,24 @@ class ApiError(Exception):
     """Raised anywhere below a view; turned into the JSON error body
     ``{"error_code", "message"}`` with the catalogue's status."""
 
-    def __init__(self, code: str, message: str | None = None, *, status: int | None = None):
+    def __init__(
+        self,
+        code: str,
+        message: str | None = None,
+        *,
+        status: int | None = None,
+        retry_after: int | None = None,
+    ):
         kind = CATALOGUE[code]
         self.code = code
         self.status = status or kind.status
         self.message = message or kind.message
+        # Seconds, for the ``Retry-After`` header of a 429 or 503.
+        self.retry_after = retry_after
         super().__init__(f"{code}: {self.message}")
 
     def body(self) -> dict[str, str]:
         return {"error_code": self.code, "message": self.message}
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(max(1, self.retry_after))} if self.retry_after else {}

@@ -110,6 +110,11 @@ WORKER_DROPPED = Counter(
 WORKER_RETRIES = Counter(
     "pm_ingest_worker_retries", "Batches retried because the database was unavailable."
 )
+WORKER_GROUP_RECREATED = Counter(
+    "pm_ingest_worker_group_recreated",
+    "Times the worker found its Redis consumer group gone (Redis restarted without its data) "
+    "and created it again.",
+)
 
 # ---------------------------------------------------------------- quality
 

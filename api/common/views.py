@@ -7,6 +7,7 @@ import logging
 
 import orjson
 from django.conf import settings
+from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse
@@ -29,9 +30,18 @@ def _json(value: object, status: int = 200) -> HttpResponse:
     )
 
 
+def error_response(error: ApiError) -> HttpResponse:
+    """The catalogue's JSON body of ``error``, with its status (and
+    ``Retry-After`` when it says when to come back). Every lane answers
+    errors through this."""
+    response = _json(error.body(), status=error.status)
+    for name, value in error.headers().items():
+        response[name] = value
+    return response
+
+
 def _error(code: str, message: str | None = None) -> HttpResponse:
-    error = ApiError(code, message)
-    return _json(error.body(), status=error.status)
+    return error_response(ApiError(code, message))
 
 
 def require_safe(view):
@@ -56,10 +66,36 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return _error("server_error")
 
 
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's answer to a ``SuspiciousOperation`` raised outside a view
+    (a Host not in ``ALLOWED_HOSTS``, a body over ``MAX_BODY_BYTES`` read
+    by a middleware, too many fields): the catalogue's JSON, never HTML."""
+    if isinstance(exception, RequestDataTooBig):
+        return _error("body_too_large")
+    if isinstance(exception, DisallowedHost):
+        return _error("invalid_parameters", "The Host header names no host this server serves.")
+    return _error("invalid_parameters")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error("permission_denied")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """``CSRF_FAILURE_VIEW``: a cross-site form post (the admin's login, the
+    API's) is refused with the catalogue's body."""
+    return _error("csrf_failed")
+
+
 @require_safe
 def health(request: HttpRequest) -> HttpResponse:
-    """Liveness: the process answers. Nothing else is checked, so a database
-    outage does not get every web process restarted (that is /ready)."""
+    """Liveness, and whether the process can reach its database: 503 with
+    the catalogue's body while it cannot (the SDK routes and the query API
+    answer 503 then too). Migrations and Redis are /ready's business."""
+    database = _database_check(DEFAULT_DB_ALIAS)
+    if database != "ok":
+        error = ApiError("service_unavailable", f"Database {database}.")
+        return _json({**error.body(), "status": "unavailable"}, status=error.status)
     return HttpResponse(b'{"status":"ok"}', content_type="application/json")
 
 

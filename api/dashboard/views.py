@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from axes.handlers.proxy import AxesProxyHandler
 from django import forms
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
@@ -16,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from api.common import limits
 from api.common.errors import ApiError
 from api.dashboard import selectors
 from api.dashboard.access import Nav, PageRequest, page, remember, remembered_app_id
@@ -24,7 +26,7 @@ from api.quality.selectors import conference_graphs
 from api.query.selectors.calls import conference_get, participant_get
 from api.rollups import summaries
 from api.tenancy import services as tenancy
-from api.tenancy.models import ApiToken, Membership, User
+from api.tenancy.models import ApiToken, Membership
 from api.tenancy.selectors import app_get_for, members_of, organization_get_for
 
 Role = Membership.Role
@@ -34,25 +36,22 @@ Role = Membership.Role
 
 
 class LoginForm(AuthenticationForm):
-    """Django's login form with the query API's throttle: ten failures for
-    one username from one address lock that pair out for 15 minutes."""
+    """Django's login form with the query API's limits, checked before the
+    password is hashed: ``RATE_LIMIT_LOGIN`` per address, and the lockout
+    of django-axes (``LOGIN_FAILURE_LIMIT`` failures lock the account, and
+    the address, out for ``LOGIN_LOCKOUT_MINUTES``; its backend counts the
+    failures of ``authenticate``)."""
 
     def clean(self) -> dict[str, Any]:
-        attempt = {
-            "username": self.data.get("username", ""),
-            "client_ip": self.request.META.get("REMOTE_ADDR", "") if self.request else "",
-        }
-        try:
-            tenancy.login_throttle_check(**attempt)
-        except ApiError as error:
-            raise forms.ValidationError(error.message) from error
-        try:
-            cleaned = super().clean()
-        except forms.ValidationError:
-            tenancy.login_failure_record(**attempt)
-            raise
-        tenancy.login_failures_clear(**attempt)
-        return cleaned
+        if self.request is not None:
+            try:
+                limits.login_limit_check(self.request)
+            except ApiError as error:
+                raise forms.ValidationError(error.message) from error
+            username = self.data.get("username", "")
+            if not AxesProxyHandler.is_allowed(self.request, {"username": username}):
+                raise forms.ValidationError("Too many failed logins. Try again later.")
+        return super().clean()
 
 
 login = auth_views.LoginView.as_view(
@@ -441,14 +440,18 @@ def members(request: PageRequest, nav: Nav, organization_id: uuid.UUID) -> HttpR
         action = request.POST.get("action")
         try:
             if action == "add":
+                # An invitation, accepted by its addressee (POST
+                # /v1/invitations/<id>/accept); the answer is the same
+                # whether or not such a user exists.
                 form = MemberForm(request.POST)
                 if not form.is_valid():
                     raise ApiError("invalid_parameters", "A username and a role are required.")
-                user = User.objects.filter(username=form.cleaned_data["username"]).first()
-                if user is None:
-                    raise ApiError("invalid_parameters", "No user has that username.")
-                tenancy.membership_add(
-                    organization=organization, user=user, role=form.cleaned_data["role"]
+                who = form.cleaned_data["username"].strip()
+                tenancy.invitation_create(
+                    organization=organization,
+                    invited_by=request.user,
+                    role=form.cleaned_data["role"],
+                    **({"email": who} if "@" in who else {"username": who}),
                 )
             else:
                 target = Membership.objects.filter(

@@ -4,10 +4,11 @@ The SDK's requests carry their credentials in the body: they need no
 sessions, users, CSRF tokens, messages or clickjacking headers, and running
 that middleware costs about three times the work of the stats view itself
 (measured in docs/benchmarks.md). POST/PUT/OPTIONS on an SDK path therefore
-go through a handler whose only middleware is CORS (after the request
-context: id, logs, metrics); so do the operations endpoints (``/health``,
+go through a handler whose only middleware is CORS and the request guard
+(``ALLOWED_HOSTS``, body size: api.common.guards), after the request
+context (id, logs, metrics); so do the operations endpoints (``/health``,
 ``/ready``, ``/metrics``), which must answer a probe that knows no host
-name. Every other request (admin, query API, GET on an SDK path) goes
+name (the guard lets them by). Every other request (admin, query API, GET on an SDK path) goes
 through the full stack.
 """
 
@@ -24,6 +25,7 @@ from api.ingest.urls import SDK_PATHS
 SDK_MIDDLEWARE = [
     "api.common.middleware.RequestContextMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "api.common.guards.RequestGuardMiddleware",
 ]
 _SDK_METHODS = frozenset({"POST", "PUT", "OPTIONS"})
 _OPS_METHODS = frozenset({"GET", "HEAD"})

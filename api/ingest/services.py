@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from api.calls import selectors as calls_read
@@ -28,11 +29,13 @@ from api.calls import services as calls
 from api.calls.models import Connection, Session, Track
 from api.common.errors import ApiError
 from api.common.logs import app_identified
+from api.events import privacy
 from api.events.models import GenericEvent
 from api.events.services import event_store, fingerprint
-from api.ingest import sinks, tokens
+from api.ingest import budget, sinks, tokens
 from api.quality import services as quality
 from api.rollups.services import conference_summarize
+from api.tenancy.app_state import app_state, app_state_require
 from api.tenancy.models import App
 from api.tenancy.selectors import app_for_recording, app_of_api_key
 
@@ -58,11 +61,24 @@ def _announce(ended: calls.Ended) -> None:
         conference_summarize(conference_id=ended.conference[0].pk)
 
 
+def _private(app_id: uuid.UUID, data: Any) -> Any:
+    """An event's data as the app's privacy switches keep it: addresses
+    truncated or hashed, ICE credentials and fingerprints removed
+    (api.events.privacy)."""
+    if data is None or isinstance(data, bool | int | float):
+        return data
+    mode = app_state(app_id).address_privacy
+    return privacy.data_scrub(data, mode=mode, secret=settings.SECRET_KEY)
+
+
 def _session(session_id: uuid.UUID) -> Session:
-    """The token's session (``invalid_token`` when gone); the request's log
-    lines name its app from here on."""
+    """The token's session (``invalid_token`` when gone, or when its app
+    or organization was deleted; ``app_not_recording`` when the app's
+    recording was switched off); the request's log lines name its app from
+    here on."""
     session = calls_read.session_get(session_id=session_id)
     app_identified(session.app_id)
+    app_state_require(session.app_id)
     return session
 
 
@@ -83,12 +99,14 @@ def recording_start(
     ``app_not_recording``, ``domain_not_allowed``. Idempotent but for the
     token's issue time."""
     app = app_for_recording(api_key=api_key, origin=origin)
+    budget.session_quota_use(app_id=app.pk)
     conference, participant = calls.conference_join(
         app=app,
         conference_id=conference_id,
         conference_name=conference_name,
         participant_id=participant_id,
-        participant_name=participant_name,
+        # A person's name is kept only where the app says so.
+        participant_name=participant_name if app.keep_user_names else None,
     )
     token = tokens.init_token_issue(participant_id=participant.pk, conference_id=conference.pk)
     return app, token
@@ -97,12 +115,14 @@ def recording_start(
 def session_start(*, claims: tokens.InitClaims, at: datetime, **fields: Any) -> str:
     """``POST /sessions``: a new session of the participant and conference
     a verified init token names, started at ``at``; returns its session
-    token. Raises ``invalid_token`` when what it names is gone. Not
+    token. Raises ``invalid_token`` when what it names is gone (its app
+    or organization too), ``app_not_recording``. Not
     idempotent (each call is a page load). ``fields``: see
     :func:`api.calls.services.session_create`."""
     participant, conference = calls_read.session_start_get(
         participant_id=claims.participant_id, conference_id=claims.conference_id
     )
+    app_state_require(conference.app_id)
     session = calls.session_create(conference=conference, participant=participant, at=at, **fields)
     quality.session_started(session=session)
     return tokens.session_token_issue(session_id=session.pk)
@@ -202,7 +222,7 @@ def _event_apply(
         session=session,
         category=event.category,
         type=event.name,
-        data=event.data,
+        data=_private(session.app_id, event.data),
         at=event.at,
         fingerprint=fingerprint(route=event.route, body=event.body),
         is_retry=event.is_retry,
@@ -245,6 +265,8 @@ def connection_add(
     own_id = calls_read.participant_external_id(participant_id=session.participant_id)
     if own_id is not None and own_id == event.peer_ref:
         raise ApiError("participant_equal_peer")
+    if not app_state(session.app_id).keep_user_names:
+        peer_name = None
     peer = calls.participant_get_or_create(
         app=session.app_id, participant_id=event.peer_ref, participant_name=peer_name, is_sfu=is_sfu
     )

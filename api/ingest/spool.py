@@ -110,6 +110,8 @@ class Spool:
         orphan_scan_seconds: float = 5.0,
         retry_seconds: float = 0.5,
         linger_seconds: float = 0.005,
+        resend_seconds: float = 60.0,
+        resend_limit: int = 64 * 1024 * 1024,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -138,6 +140,15 @@ class Spool:
         self._thread: threading.Thread | None = None
         self._synced = 0.0
         self._scanned = 0.0  # orphans are looked for at once
+        # What was forwarded lately: (forwarded at, connection hex, message).
+        # Redis acknowledged it, but a Redis that restarts without its data
+        # loses what the worker had not read yet; sent again then.
+        self._resend_seconds = resend_seconds
+        self._resend_limit = resend_limit
+        self._sent: deque[tuple[float, bytes, bytes]] = deque()
+        self._sent_bytes = 0
+        self._reset_seen = False
+        self.resent = 0
 
     # ------------------------------------------------------------- requests
 
@@ -239,6 +250,7 @@ class Spool:
         for (_, hex_, _), result in zip(batch, results, strict=True):
             if result == -1:
                 self._on_ended(hex_)
+        self._recent_keep(batch)
         with self._lock:
             self._pending_bytes -= sum(len(message) for _, _, message in batch)
             # Files older than the oldest waiting record are all in Redis.
@@ -252,6 +264,44 @@ class Spool:
             self._in_flight = 0
             self._changed.notify_all()
         return True
+
+    def redis_reset_seen(self) -> None:
+        """The send that is running found Redis without the stream's epoch
+        marker: its first use, or Redis came back without its data. What
+        was forwarded before this batch is sent again (a sample the worker
+        had stored already is recognised and stored once)."""
+        self._reset_seen = True
+
+    def _recent_keep(self, batch: list[tuple[int, bytes, bytes]]) -> None:
+        """Runs in the thread after each forwarded batch."""
+        now = time.monotonic()
+        if self._reset_seen:
+            self._reset_seen = False
+            again = list(self._sent)
+            self._sent.clear()
+            self._sent_bytes = 0
+            if again:
+                logger.warning(
+                    "spool: Redis had lost the stream; sending again the %d samples "
+                    "forwarded in the last %.0f s",
+                    len(again),
+                    self._resend_seconds,
+                )
+                with self._lock:
+                    self._pending.extendleft(
+                        (self._seq, hex_, message) for _, hex_, message in reversed(again)
+                    )
+                    self._pending_bytes += sum(len(message) for _, _, message in again)
+                self.resent += len(again)
+        if not self._resend_seconds:
+            return
+        for _, hex_, message in batch:
+            self._sent.append((now, hex_, message))
+            self._sent_bytes += len(message)
+        while self._sent and (
+            now - self._sent[0][0] > self._resend_seconds or self._sent_bytes > self._resend_limit
+        ):
+            self._sent_bytes -= len(self._sent.popleft()[2])
 
     def _sync(self) -> None:
         with self._lock:

@@ -16,19 +16,21 @@ from typing import Any
 
 import orjson
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 
 from api.calls.models import Session, Track
-from api.common import metrics
+from api.common import limits, metrics
 from api.common import time as clock
 from api.common.errors import ApiError
 from api.common.logs import app_identified
 from api.common.time import back_dated, iso
+from api.common.views import error_response
 from api.events.models import GenericEvent
-from api.ingest import services, tokens
+from api.ingest import budget, services, tokens
 from api.ingest.body import (
     body_parse,
     delta_ms,
@@ -59,10 +61,6 @@ def empty_response() -> HttpResponse:
     return HttpResponse(EMPTY, content_type="application/json; charset=utf-8")
 
 
-def error_response(error: ApiError) -> HttpResponse:
-    return json_response(error.body(), status=error.status)
-
-
 def _delegate(request: HttpRequest) -> HttpResponse:
     """Methods an SDK route does not take itself (e.g. ``GET /v1/sessions``)
     belong to the query API when it serves that path."""
@@ -87,6 +85,10 @@ def sdk_endpoint(*methods: str) -> Callable:
                 return view(request)
             except ApiError as error:
                 return error_response(error)
+            except SuspiciousOperation:
+                # A Host the guard let by but the view could not use, and
+                # the like: the client's mistake, not the server's.
+                return error_response(ApiError("invalid_parameters"))
             except (OperationalError, InterfaceError) as exc:
                 # The database is away (restart, failover, too many
                 # connections): nothing was accepted, and the SDK retries a
@@ -121,6 +123,7 @@ def initialize(request: HttpRequest) -> HttpResponse:
     api_key = body.get("apiKey")
     if not conference_id or not user_id or not api_key:
         raise ApiError("missing_parameters")
+    limits.initialize_limit_check(request, api_key=api_key)
     app, token = services.recording_start(
         api_key=api_key,
         origin=request.headers.get("Origin"),
@@ -133,7 +136,10 @@ def initialize(request: HttpRequest) -> HttpResponse:
     return json_response(
         {
             "token": token,
-            "getStatsInterval": int(app.interval),
+            # Longer while the app is over its stats budget (api.ingest.budget).
+            "getStatsInterval": budget.stats_interval_for(
+                app_id=app.pk, interval_ms=int(app.interval)
+            ),
             "batchConnectionEvents": False,
             "time": clock.now().timestamp(),
         }

@@ -41,7 +41,7 @@ from api.common.ids import uuid7_seconds
 from api.events.codec import report_compress
 from api.events.writer import SampleRow, SampleToStore, rows_insert, samples_insert
 from api.ingest.sinks.codec import QueuedSample, message_decode
-from api.ingest.sinks.connections import connection_type_seen, sample_context
+from api.ingest.sinks.connections import connection_type_seen, report_private, sample_context
 from api.quality import analysis as quality
 from api.quality.models import TrackMetric
 
@@ -60,6 +60,7 @@ class WorkerStats:
     dropped: int = 0
     retries: int = 0
     redis_errors: int = 0
+    groups_recreated: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -119,7 +120,12 @@ def batch_store(samples: list[QueuedSample]) -> tuple[int, int]:
     # foreign keys are checked: drop such samples first, in one query.
     wanted = {s.connection_id for s in samples}
     existing = set(Connection.objects.filter(pk__in=wanted).values_list("pk", flat=True))
-    kept = [s for s in samples if s.connection_id in existing]
+    # Addresses scrubbed as each app says, before anything is stored.
+    kept = [
+        replace(s, raw=report_private(s.state.app_id, s.raw)[1])
+        for s in samples
+        if s.connection_id in existing
+    ]
     dropped = len(samples) - len(kept)
     if dropped:
         logger.error(
@@ -229,25 +235,47 @@ class IngestWorker:
         waits, then goes on)."""
         try:
             handled = self._batch_handle(should_stop)
-        except redis.exceptions.RedisError as exc:
-            # Whatever this consumer had read stays in its pending list
-            # (read, perhaps stored, not acknowledged): read that again
-            # first; storing it twice is a no-op.
+        except redis.exceptions.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                return self._redis_failed(exc, should_stop)
+            # Redis came back without its data (no persistence, or a
+            # failover to an empty replica): the stream and the group are
+            # gone. Create them again and go on at once; what the web
+            # processes forward from now on (their spools send again what
+            # Redis lost: api.ingest.spool) is read from the stream's start.
+            self.ensure_group()
             self._own_pending_done = False
-            self.stats.redis_errors += 1
+            self.stats.groups_recreated += 1
+            metrics.WORKER_GROUP_RECREATED.inc()
             logger.warning(
-                "ingest worker %s: Redis unavailable (%s: %s); retrying in %.1f s",
+                "ingest worker %s: consumer group %r of stream %r was gone; created it again",
                 self.consumer,
-                exc.__class__.__name__,
-                exc,
-                self._redis_backoff,
+                self.group,
+                self.stream,
             )
-            if not should_stop():
-                time.sleep(self._redis_backoff)
-            self._redis_backoff = min(self.max_backoff_s, self._redis_backoff * 2)
             return 0
+        except redis.exceptions.RedisError as exc:
+            return self._redis_failed(exc, should_stop)
         self._redis_backoff = 0.5
         return handled
+
+    def _redis_failed(self, exc: Exception, should_stop: Callable[[], bool]) -> int:
+        # Whatever this consumer had read stays in its pending list (read,
+        # perhaps stored, not acknowledged): read that again first; storing
+        # it twice is a no-op.
+        self._own_pending_done = False
+        self.stats.redis_errors += 1
+        logger.warning(
+            "ingest worker %s: Redis unavailable (%s: %s); retrying in %.1f s",
+            self.consumer,
+            exc.__class__.__name__,
+            exc,
+            self._redis_backoff,
+        )
+        if not should_stop():
+            time.sleep(self._redis_backoff)
+        self._redis_backoff = min(self.max_backoff_s, self._redis_backoff * 2)
+        return 0
 
     def _batch_handle(self, should_stop: Callable[[], bool]) -> int:
         messages = self._next_batch()

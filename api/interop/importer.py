@@ -38,7 +38,7 @@ from api.calls.models import Conference, Connection, Participant, Session
 from api.events.models import GenericEvent
 from api.events.writer import SampleRow, SampleToStore, rows_insert, sample_prepare, samples_insert
 from api.ingest import services as ingest
-from api.ingest.sinks.connections import ConnectionState, sample_context
+from api.ingest.sinks.connections import ConnectionState, report_private, sample_context
 from api.interop.dumps import Dump, DumpError, PeerConnectionDump, at_of, dump_read
 from api.interop.models import ImportedDump
 from api.interop.reports import sdk_sample
@@ -371,7 +371,8 @@ class _Replay:
                 connection_id=connection.pk,
                 created_at=at,
             ),
-            raw_report=orjson.dumps(data),
+            # Addresses scrubbed as the app says, like a live sample's.
+            raw_report=report_private(self.app.pk, orjson.dumps(data))[1],
         )
         context = sample_context(
             state=state, connection_id=connection.pk, sample_id=prepared.id, at=at, data=data

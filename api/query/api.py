@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -19,6 +21,7 @@ from api.interop.routers import exports as interop_exports
 from api.interop.routers import imports as interop_imports
 from api.interop.routers import webhooks as interop_webhooks
 from api.query.auth import AUTH
+from api.query.guards import CheckedParser, operation_guard
 from api.query.responses import JsonRenderer, error
 from api.query.routers import (
     apps,
@@ -44,6 +47,8 @@ Everything is limited to the caller's organizations; anything else is a 404.
 
 **Lists** answer `{"data": [...]}`; with `limit` and/or `offset` they
 answer one page, `{"results": [...], "count": N}` (limit 1-200, default 50).
+Event lists are always paged (`{"results", "next"}`, see their operations).
+A query parameter an operation does not take is refused (400).
 Times are ISO 8601 UTC. Errors are `{"error_code", "message"}`.
 """
 
@@ -56,7 +61,10 @@ api = NinjaAPI(
     docs_url="/docs",
     openapi_url="/openapi.json",
     renderer=JsonRenderer(),
+    parser=CheckedParser(),
 )
+# Rate limits and unknown query parameters, before authentication.
+api.add_decorator(operation_guard, mode="view")
 
 # Summary routes come before the routers whose paths take an id, only for
 # the order of the documentation; the UUID converter keeps them apart.
@@ -106,7 +114,10 @@ def _anonymous(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     # django-ninja raises these for bodies it cannot parse (400) and for
-    # its own checks; keep the status, speak the catalogue.
+    # its own checks; keep the status, speak the catalogue. A body our
+    # parser (api.query.guards) refused carries the reason as its cause.
+    if isinstance(exc.__cause__, ApiError):
+        return error(exc.__cause__)
     if exc.status_code == 400:
         return error(ApiError("invalid_json"))
     if exc.status_code == 403:
@@ -119,6 +130,24 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 @api.exception_handler(Http404)
 def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error(ApiError("not_found"))
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return error(ApiError("body_too_large"))
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def _database_away(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # The database is away (restart, failover, too many connections).
+    logger.warning(
+        "database unavailable on %s %s: %s",
+        request.method,
+        request.path_info,
+        exc.__class__.__name__,
+    )
+    return error(ApiError("service_unavailable", retry_after=5))
 
 
 @api.exception_handler(Exception)

@@ -13,7 +13,14 @@ from django.http import HttpRequest, HttpResponse
 from ninja.renderers import BaseRenderer
 
 from api.common.errors import ApiError
-from api.common.pagination import PageRequest, page_request
+from api.common.pagination import (
+    KeysetRequest,
+    PageRequest,
+    keyset_request,
+    page_request,
+    unpaged_rows,
+)
+from api.common.views import error_response
 from api.query.schemas import CreatedAtParams, ErrorOut, PageParams
 from api.query.selectors.scope import CreatedAt, ordered
 
@@ -32,9 +39,7 @@ class JsonRenderer(BaseRenderer):
 
 
 def error(exc: ApiError) -> HttpResponse:
-    return HttpResponse(
-        orjson.dumps(exc.body()), status=exc.status, content_type="application/json; charset=utf-8"
-    )
+    return error_response(exc)
 
 
 def moment_utc(value: datetime | None, name: str) -> datetime | None:
@@ -68,6 +73,19 @@ def page_requested(params: PageParams) -> PageRequest | None:
     return page_request(limit=params.limit, offset=params.offset)
 
 
+def keyset_requested(params: Any) -> KeysetRequest | None:
+    """The event lists: paged by key (``limit`` rows after ``cursor``)
+    unless ``offset`` asks for the counted form (then None:
+    :func:`page_requested` applies)."""
+    if params.cursor is None and params.offset is not None:
+        return None
+    return keyset_request(limit=params.limit, cursor=params.cursor)
+
+
+def keyset_answer(rows: list[Any], next_cursor: str | None) -> dict:
+    return {"results": rows, "next": next_cursor}
+
+
 def rows_answer(rows: list[Any], *, page: PageRequest | None, count: int | None) -> dict:
     """A list answer: whole (``{"data"}``) or one page with the size of the
     whole list (``{"results", "count"}``)."""
@@ -88,7 +106,7 @@ def listing(
     page = page_requested(params)
     queryset = ordered(queryset, ordering=params.ordering)
     if page is None:
-        rows, count = list(queryset), None
+        rows, count = unpaged_rows(queryset), None
     else:
         count = queryset.count()
         rows = list(queryset[page.offset : page.stop])

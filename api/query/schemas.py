@@ -70,6 +70,15 @@ def page_of(schema: type, name: str) -> type:
     )
 
 
+def keyset_of(schema: type, name: str) -> type:
+    return create_model(
+        name,
+        __base__=Out,
+        results=(list[schema], ...),  # type: ignore[valid-type]
+        next=(str | None, ...),
+    )
+
+
 # ------------------------------------------------------------------ errors
 
 
@@ -124,6 +133,27 @@ class MemberOut(Out):
     @staticmethod
     def resolve_email(membership: Any) -> str:
         return membership.user.email
+
+
+class ErasureOut(Out):
+    removed: dict[str, int] = Field(description="Rows removed, per model ('events.GenericEvent').")
+
+
+class InvitationOut(Out):
+    """An invitation; it says nothing of whether its user exists."""
+
+    id: uuid.UUID
+    organization: uuid.UUID = ref("organization_id")
+    organization_name: str
+    username: str
+    email: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime
+
+    @staticmethod
+    def resolve_organization_name(invitation: Any) -> str:
+        return invitation.organization.name
 
 
 class AppOut(Out):
@@ -521,6 +551,10 @@ class LoginIn(Schema):
     password: str
 
 
+class CsrfOut(Out):
+    csrf_token: str
+
+
 class TokenIn(Schema):
     name: str
 
@@ -529,8 +563,8 @@ class OrganizationIn(Schema):
     name: str
 
 
-class MemberAddIn(Schema):
-    username: str | None = Field(None, description="Username of an existing user.")
+class InvitationIn(Schema):
+    username: str | None = Field(None, description="Username of the person invited.")
     email: str | None = Field(None, description="Or their email address.")
     role: Role = "member"
 
@@ -610,20 +644,26 @@ class AppListParams(PageParams):
     organization_id: uuid.UUID | None = Field(None, alias="organizationId")
 
 
-class EventTypeParam(Schema):
+class EventListParams(Schema):
     type: str | None = Field(
         None,
         max_length=65,
         description="Only events of this type ('stats' for stats samples); "
         "'-X' for every type but X (the dashboard sends '-stats').",
     )
+    cursor: str | None = Field(
+        None,
+        max_length=200,
+        description="The 'next' of the previous page: event lists are paged by key "
+        "(each answer one page naming the next) unless 'offset' is given.",
+    )
 
 
-class ConferenceEventParams(PageParams, EventTypeParam):
+class ConferenceEventParams(PageParams, EventListParams):
     pass
 
 
-class CategoryEventParams(PageParams, CreatedAtParams, EventTypeParam):
+class CategoryEventParams(PageParams, CreatedAtParams, EventListParams):
     conference_id: uuid.UUID | None = Field(None, alias="conferenceId")
     participant_id: uuid.UUID | None = Field(None, alias="participantId")
 

@@ -14,7 +14,15 @@ from django.utils.html import format_html, format_html_join
 
 from api.common.admin import IdSearchMixin, admin_link, changelist_link, related_links
 from api.tenancy import services
-from api.tenancy.models import ApiToken, App, AppUsageDay, Membership, Organization, User
+from api.tenancy.models import (
+    ApiToken,
+    App,
+    AppUsageDay,
+    Invitation,
+    Membership,
+    Organization,
+    User,
+)
 
 # Days of usage shown on an app's page; the full history is one click away.
 USAGE_DAYS_SHOWN = 31
@@ -100,6 +108,14 @@ class MembershipAdmin(IdSearchMixin, admin.ModelAdmin):
     @admin.display(description="organization", ordering="organization__name")
     def organization_link(self, obj: Membership):
         return admin_link(obj.organization)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "role", "created_at", "expires_at", "accepted_at", "declined_at")
+    list_filter = ("role",)
+    search_fields = ("username", "email", "organization__name")
+    readonly_fields = ("id", "created_at", "accepted_at", "declined_at")
 
 
 @admin.register(App)

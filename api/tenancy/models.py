@@ -70,6 +70,12 @@ class Membership(models.Model):
         return f"{self.user} in {self.organization} ({self.role})"
 
 
+class AddressPrivacy(models.TextChoices):
+    TRUNCATE = "truncate", "truncate"
+    HASH = "hash", "hash"
+    KEEP = "keep", "keep"
+
+
 class App(models.Model):
     """An application monitored through the SDK, authenticated by its api key."""
 
@@ -90,6 +96,25 @@ class App(models.Model):
     recording = models.BooleanField(default=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Privacy (docs/security.md): what is kept of what the SDK sends.
+    address_privacy = models.CharField(
+        max_length=8,
+        choices=AddressPrivacy.choices,
+        default=AddressPrivacy.TRUNCATE,
+        help_text="IP addresses of ICE candidates, SDP and stats, before storage: "
+        "truncated to their /24 (IPv6 /48), hashed, or kept. ICE credentials and "
+        "fingerprints are always removed.",
+    )
+    keep_user_names = models.BooleanField(
+        default=False,
+        help_text="Store the userName and peerName the SDK sends (off: only the ids).",
+    )
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Calls older than this many days are deleted with all their data "
+        "(empty: STATS_RETENTION_DAYS for stats samples, calls kept).",
+    )
 
     class Meta:
         ordering = ["created_at"]
@@ -129,3 +154,30 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class Invitation(models.Model):
+    """An owner's invitation of a person (named by username or email) into
+    an organization; a membership only once that person accepts."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations"
+    )
+    # What the owner typed: one of the two.
+    username = models.CharField(max_length=150, blank=True, default="")
+    email = models.EmailField(blank=True, default="")
+    role = models.CharField(max_length=8, choices=Membership.Role.choices, default="member")
+    invited_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["username"]), models.Index(fields=["email"])]
+
+    def __str__(self) -> str:
+        return f"{self.username or self.email} to {self.organization_id} ({self.role})"

@@ -15,11 +15,11 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from api.common.errors import ApiError
 from api.common.time import now
-from api.tenancy.models import App, AppUsageDay, Membership, Organization, User
+from api.tenancy.models import App, AppUsageDay, Invitation, Membership, Organization, User
 
 Role = Membership.Role
 
@@ -117,6 +117,35 @@ def members_of(*, organization: Organization) -> QuerySet[Membership]:
     )
 
 
+def invitations_pending(*, organization: Organization) -> QuerySet[Invitation]:
+    """An organization's invitations nobody answered yet, not lapsed."""
+    return Invitation.objects.filter(
+        organization=organization,
+        accepted_at__isnull=True,
+        declined_at__isnull=True,
+        expires_at__gt=now(),
+    ).order_by("created_at", "pk")
+
+
+def invitations_for(*, user: User) -> QuerySet[Invitation]:
+    """The pending invitations addressed to the user: by their username,
+    or by their email address (when they have one)."""
+    addressed = Q(username=user.username) & ~Q(username="")
+    if user.email:
+        addressed |= Q(username="", email__iexact=user.email)
+    return (
+        Invitation.objects.filter(
+            addressed,
+            accepted_at__isnull=True,
+            declined_at__isnull=True,
+            expires_at__gt=now(),
+            organization__is_active=True,
+        )
+        .select_related("organization")
+        .order_by("created_at", "pk")
+    )
+
+
 # ------------------------------------------------------------- the SDK's app
 
 API_KEY_RE = re.compile(r"^[a-z0-9]{32}$")
@@ -142,7 +171,9 @@ def app_for_recording(*, api_key: Any, origin: str | None) -> App:
     ``app_not_recording`` when the app's recording is off, and
     ``domain_not_allowed`` when the app names its domains and the page's
     ``Origin`` is not one of them. One query."""
-    app = app_of_api_key(api_key=api_key, fields=("id", "recording", "domain", "interval"))
+    app = app_of_api_key(
+        api_key=api_key, fields=("id", "recording", "domain", "interval", "keep_user_names")
+    )
     if not app.recording:
         raise ApiError("app_not_recording")
     if app.domain and not origin_allowed(domain=app.domain, origin=origin):

@@ -12,12 +12,20 @@ import re
 import secrets
 from datetime import timedelta
 
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
 from api.common.errors import ApiError
 from api.common.time import now
-from api.tenancy.models import ApiToken, App, Membership, Organization, User, new_api_key
+from api.tenancy.app_state import app_states_changed
+from api.tenancy.models import (
+    ApiToken,
+    App,
+    Invitation,
+    Membership,
+    Organization,
+    User,
+    new_api_key,
+)
 
 # getStats() intervals outside this range are mistakes: below a second the
 # browser spends its time in getStats(), above ten minutes nothing is seen.
@@ -29,11 +37,6 @@ INTERVAL_MAX_MS = 600_000
 _DOMAIN_ENTRY = re.compile(
     r"^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?$"
 )
-
-# Password guessing: after this many failed logins for one username from one
-# address, that pair is refused for the rest of the window.
-LOGIN_FAILURES_ALLOWED = 10
-LOGIN_FAILURE_WINDOW_S = 15 * 60
 
 TOKEN_PREFIX = "pm_"
 # ``last_used_at`` is precise to this much: a script calling in a loop must
@@ -73,6 +76,7 @@ def organization_delete(*, organization: Organization) -> None:
     """Soft delete: the organization, its apps and their data disappear from
     the API and its apps' SDKs can no longer ``/initialize``; rows stay."""
     Organization.objects.filter(pk=organization.pk).update(is_active=False)
+    app_states_changed()  # running sessions of its apps stop at their next request
 
 
 # --------------------------------------------------------------- memberships
@@ -93,7 +97,8 @@ def _organization_lock(organization_id) -> None:
 
 
 def membership_add(*, organization: Organization, user: User, role: str) -> Membership:
-    """Add an existing user. Errors: ``user_already_member``."""
+    """Add a user (the API does so only through an accepted invitation).
+    Errors: ``user_already_member``."""
     try:
         with transaction.atomic():
             return Membership.objects.create(organization=organization, user=user, role=role)
@@ -126,6 +131,98 @@ def membership_remove(*, membership: Membership) -> None:
     ):
         raise ApiError("last_owner")
     membership.delete()
+
+
+# --------------------------------------------------------------- invitations
+
+# An invitation not answered within this long lapses.
+INVITATION_DAYS = 14
+
+
+def invitation_create(
+    *,
+    organization: Organization,
+    invited_by: User,
+    role: str,
+    username: str | None = None,
+    email: str | None = None,
+) -> Invitation:
+    """Invite whoever has this username or email (one of the two) into the
+    organization with ``role``; they become a member when they accept
+    (:func:`invitation_accept`). Whether such a user exists is never
+    looked up here, so no answer built from this tells it. Errors:
+    ``missing_parameters`` (neither given), ``invalid_parameters``."""
+    username = (username or "").strip()
+    email = (email or "").strip()
+    if not username and not email:
+        raise ApiError("missing_parameters", "'username' or 'email' is required.")
+    if username and email:
+        raise ApiError("invalid_parameters", "Give 'username' or 'email', not both.")
+    if len(username) > 150:
+        raise ApiError("invalid_parameters", "'username' is longer than 150 characters.")
+    if email and (len(email) > 254 or "@" not in email.strip("@")):
+        raise ApiError("invalid_parameters", "'email' is not an email address.")
+    return Invitation.objects.create(
+        organization=organization,
+        username=username,
+        email=email,
+        role=role,
+        invited_by=invited_by,
+        expires_at=now() + timedelta(days=INVITATION_DAYS),
+    )
+
+
+def invitation_addressed_to(*, invitation: Invitation, user: User) -> bool:
+    if invitation.username:
+        return invitation.username == user.username
+    return bool(user.email) and invitation.email.lower() == user.email.lower()
+
+
+def _invitation_pending_for(*, invitation_id, user: User) -> Invitation:
+    invitation = (
+        Invitation.objects.select_for_update()
+        .filter(
+            pk=invitation_id,
+            accepted_at__isnull=True,
+            declined_at__isnull=True,
+            expires_at__gt=now(),
+            organization__is_active=True,
+        )
+        .first()
+    )
+    # Someone else's invitation is answered like one that does not exist.
+    if invitation is None or not invitation_addressed_to(invitation=invitation, user=user):
+        raise ApiError("not_found")
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, invitation_id, user: User) -> Membership:
+    """The user accepts an invitation addressed to them (by username or by
+    email): they become a member with the invited role. Errors:
+    ``not_found`` (unknown, someone else's, expired, answered already),
+    ``user_already_member``. Idempotent in effect: a second accept is a
+    ``not_found``."""
+    invitation = _invitation_pending_for(invitation_id=invitation_id, user=user)
+    membership = membership_add(
+        organization=invitation.organization, user=user, role=invitation.role
+    )
+    invitation.accepted_at = now()
+    invitation.save(update_fields=["accepted_at"])
+    return membership
+
+
+@transaction.atomic
+def invitation_decline(*, invitation_id, user: User) -> None:
+    """The user declines an invitation addressed to them. Errors: ``not_found``."""
+    invitation = _invitation_pending_for(invitation_id=invitation_id, user=user)
+    invitation.declined_at = now()
+    invitation.save(update_fields=["declined_at"])
+
+
+def invitation_revoke(*, invitation: Invitation) -> None:
+    """An owner withdraws a pending invitation."""
+    invitation.delete()
 
 
 # ---------------------------------------------------------------------- apps
@@ -204,13 +301,17 @@ def app_update(
         changed.append("recording")
     if changed:
         app.save(update_fields=changed)
+    if recording is not None:
+        app_states_changed()
     return app
 
 
 def app_delete(*, app: App) -> None:
-    """Soft delete: the app and its data disappear from the API and its SDKs
-    can no longer ``/initialize``."""
+    """Soft delete: the app and its data disappear from the API, its SDKs
+    can no longer ``/initialize`` and its running sessions are refused
+    (``invalid_token``) from their next request."""
     App.objects.filter(pk=app.pk).update(is_active=False)
+    app_states_changed()
 
 
 def app_key_reset(*, app: App) -> App:
@@ -262,34 +363,3 @@ def api_token_authenticate(*, raw: str) -> User | None:
     if token.last_used_at is None or at - token.last_used_at >= TOKEN_TOUCH_INTERVAL:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=at)
     return token.user
-
-
-# -------------------------------------------------------------------- logins
-
-
-def _login_key(*, username: str, client_ip: str) -> str:
-    digest = hashlib.sha256(f"{client_ip}|{username.lower()}".encode()).hexdigest()[:32]
-    return f"login-failures:{digest}"
-
-
-def login_throttle_check(*, username: str, client_ip: str) -> None:
-    """Errors: ``rate_limited`` once this address failed to log in as this
-    user too often within the window. Counts live in the cache: shared by
-    every process with Redis, per process without."""
-    failures = cache.get(_login_key(username=username, client_ip=client_ip), 0)
-    if failures >= LOGIN_FAILURES_ALLOWED:
-        raise ApiError("rate_limited", "Too many failed logins. Try again later.")
-
-
-def login_failure_record(*, username: str, client_ip: str) -> None:
-    key = _login_key(username=username, client_ip=client_ip)
-    # add() starts the window only for the first failure; incr() is atomic.
-    cache.add(key, 0, LOGIN_FAILURE_WINDOW_S)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between the two calls
-        cache.set(key, 1, LOGIN_FAILURE_WINDOW_S)
-
-
-def login_failures_clear(*, username: str, client_ip: str) -> None:
-    cache.delete(_login_key(username=username, client_ip=client_ip))

@@ -76,6 +76,13 @@ def test_owners_manage_members_and_admins_cannot(acme, logged_in, globex):
         owner.post(url, {"action": "add", "username": "globex-owner", "role": "member"}).status_code
         == 302
     )
+    # an invitation, not a membership, until its addressee accepts
+    assert not Membership.objects.filter(organization=acme.organization, user=globex.owner)
+    from api.tenancy.selectors import invitations_for
+    from api.tenancy.services import invitation_accept
+
+    invitation = invitations_for(user=globex.owner).get()
+    invitation_accept(invitation_id=invitation.pk, user=globex.owner)
     added = Membership.objects.get(organization=acme.organization, user=globex.owner)
     owner.post(url, {"action": "role", "membership": added.pk, "role": "admin"})
     added.refresh_from_db()

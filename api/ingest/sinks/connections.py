@@ -23,15 +23,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from api.calls import services as calls
 from api.calls.models import Connection
 from api.common.errors import ApiError
 from api.common.logs import app_identified
+from api.events import privacy
 from api.events.writer import execute
 from api.quality import metrics
 from api.quality.analysis import SampleContext
+from api.tenancy.app_state import app_state, app_state_require
 
 
 @dataclass(frozen=True)
@@ -75,15 +79,31 @@ def connection_state_read(connection_id: uuid.UUID) -> ConnectionState | None:
 
 
 def connection_owned(state: ConnectionState | None, session_id: uuid.UUID) -> ConnectionState:
-    """``state`` if it is an open connection of ``session_id``. Raises
-    ``connection_not_found`` (unknown, or another session's: a token must
-    not learn that a connection id exists elsewhere) or ``connection_ended``."""
+    """``state`` if it is an open connection of ``session_id`` whose app may
+    still record. Raises ``connection_not_found`` (unknown, or another
+    session's: a token must not learn that a connection id exists
+    elsewhere), ``invalid_token`` and ``app_not_recording`` (the app's
+    state now, from the per-process map of api.tenancy.app_state: no SQL)
+    or ``connection_ended``."""
     if state is None or state.session_id != session_id:
         raise ApiError("connection_not_found")
     app_identified(state.app_id)  # the request's log lines name the app
+    app_state_require(state.app_id)
     if state.ended:
         raise ApiError("connection_ended")
     return state
+
+
+def report_private(app_id: uuid.UUID, raw: bytes) -> tuple[dict, bytes]:
+    """A stats report (the JSON bytes the SDK sent) as its app's privacy
+    switch keeps it: parsed, and the bytes to store (re-encoded unless the
+    app keeps addresses)."""
+    data = orjson.loads(raw)
+    mode = app_state(app_id).address_privacy
+    if mode == privacy.KEEP:
+        return data, raw
+    data = privacy.report_scrub(data, mode=mode, secret=settings.SECRET_KEY)
+    return data, orjson.dumps(data)
 
 
 # ------------------------------------------------- the queued sink's cache

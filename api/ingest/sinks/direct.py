@@ -4,7 +4,9 @@ installs): the sample is analysed and stored in the request. Hot path.
 The pipeline of one sample, top to bottom:
 
 1. authorise: read the connection (one SELECT) and check that it is an
-   open connection of the token's session;
+   open connection of the token's session (and that its app may record);
+   the report's candidate addresses scrubbed as its app says
+   (api.events.privacy);
 2. analyse (pure): the report's per-track metric rows
    (:func:`api.quality.analysis.sample_analyse`), with the ids of the
    tracks it names (created on first sight);
@@ -18,7 +20,6 @@ The pipeline of one sample, top to bottom:
 
 from __future__ import annotations
 
-import orjson
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from api.common import metrics
@@ -29,11 +30,13 @@ from api.events.writer import (
     sample_with_rows_insert,
     samples_insert,
 )
+from api.ingest import budget
 from api.ingest.body import StatsSampleIn
 from api.ingest.sinks.connections import (
     connection_owned,
     connection_state_read,
     connection_type_seen,
+    report_private,
     sample_context,
 )
 from api.quality import analysis as quality
@@ -47,14 +50,14 @@ class DirectSink:
         propagate (the view answers 503 and the SDK retries). Idempotent: a
         retry stores and detects nothing."""
         state = connection_owned(connection_state_read(sample.connection_id), sample.session_id)
-        data = orjson.loads(sample.raw)
+        data, raw = report_private(state.app_id, sample.raw)
         row = SampleRow(
             app_id=state.app_id,
             conference_id=state.conference_id,
             connection_id=sample.connection_id,
             created_at=sample.at,
         )
-        prepared = sample_prepare(row=row, raw_report=sample.raw)
+        prepared = sample_prepare(row=row, raw_report=raw)
         context = sample_context(
             state=state,
             connection_id=sample.connection_id,
@@ -84,6 +87,7 @@ class DirectSink:
                             rows=analysis.metric_rows,
                         )
             (metrics.STATS_STORED if new else metrics.STATS_DUPLICATES).inc()
+            budget.stats_counted(state.app_id)
             if new:
                 connection_type_seen(
                     state=state,

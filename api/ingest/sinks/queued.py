@@ -25,11 +25,13 @@ import hashlib
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 
 from django.conf import settings
 
 from api.common.errors import ApiError
 from api.common.ids import uuid7
+from api.ingest import budget
 from api.ingest.body import StatsSampleIn
 from api.ingest.sinks.codec import message_encode
 from api.ingest.sinks.connections import connection_cached, connection_ended_seen
@@ -38,22 +40,28 @@ from api.ingest.spool import Spool, SpoolFull
 logger = logging.getLogger("api.ingest")
 
 # KEYS: the stream, then one ended marker per message (the marker of its
-# connection). ARGV: a flag, then the messages. Returns, per message, 1
-# (queued) or -1 (its connection ended): with the flag "1" the message is
-# queued all the same (the spool forwards samples already answered 2xx,
-# which must not be lost), with "0" it is not (the request is refused).
+# connection). ARGV: a flag, then the messages. Returns 1 when Redis had no
+# epoch marker for the stream (its first use, or Redis came back without its
+# data: the spool then sends again what it forwarded recently), else 0;
+# then, per message, 1 (queued) or -1 (its connection ended): with the flag
+# "1" the message is queued all the same (the spool forwards samples
+# already answered 2xx, which must not be lost), with "0" it is not (the
+# request is refused).
 # A retried sample is queued again: the worker's insert recognises it by the
 # report digest (the unique key of the samples table) and stores nothing,
 # which costs less than a de-duplication key per sample kept in Redis.
 _ACCEPT_LUA = """
 local keep = ARGV[1] == '1'
-local out = {}
+local out = {0}
+if redis.call('SET', KEYS[1] .. ':epoch', '1', 'NX') then
+  out[1] = 1
+end
 for i = 2, #ARGV do
   local ended = redis.call('EXISTS', KEYS[i]) == 1
   if keep or not ended then
     redis.call('XADD', KEYS[1], '*', 'm', ARGV[i])
   end
-  out[i - 1] = ended and -1 or 1
+  out[i] = ended and -1 or 1
 end
 return out
 """
@@ -105,6 +113,8 @@ class QueuedSink:
     callbacks) cost twice the command itself."""
 
     def __init__(self) -> None:
+        # Told when Redis had lost the stream (the spool sends again).
+        self.on_reset: Callable[[], None] | None = None
         self._local = threading.local()
         self._spool: Spool | None = None
         self._spool_lock = threading.Lock()
@@ -139,7 +149,7 @@ class QueuedSink:
                 [accept_command(stream, items, keep=keep)], check_health=True
             )
             try:
-                return connection.read_response()
+                reply = connection.read_response()
             except redis.exceptions.NoScriptError:
                 # Redis restarted (or flushed its scripts): send the text.
                 keys = [_ENDED_PREFIX + connection_hex for connection_hex, _ in items]
@@ -148,10 +158,13 @@ class QueuedSink:
                 connection.send_command(
                     "EVAL", _ACCEPT_LUA, len(keys) + 1, stream, *keys, flag, *messages
                 )
-                return connection.read_response()
+                reply = connection.read_response()
         except Exception:
             connection.disconnect()  # the next call reconnects
             raise
+        if reply[0] == 1 and self.on_reset is not None:
+            self.on_reset()
+        return reply[1:]
 
     @property
     def spool(self) -> Spool:
@@ -165,7 +178,9 @@ class QueuedSink:
                         functools.partial(self.send, socket_timeout=_SPOOL_SOCKET_TIMEOUT),
                         on_ended=_ended_seen,
                         fsync_seconds=settings.CONFIG.ingest_spool_fsync_seconds,
+                        resend_seconds=settings.CONFIG.ingest_spool_resend_seconds,
                     )
+                    self.on_reset = self._spool.redis_reset_seen
                     atexit.register(self._spool.close)
         return self._spool
 
@@ -192,15 +207,17 @@ class QueuedSink:
                 # Not accepted: the SDK retries, so nothing is lost.
                 logger.warning("stats spool refused a sample: %s", exc)
                 raise ApiError("service_unavailable") from exc
+            budget.stats_counted(state.app_id)
             return
         try:
             (result,) = self.send([(connection_hex, message)], keep=False)
         except Exception as exc:
             logger.warning("stats queue unavailable: %s", exc.__class__.__name__)
             raise ApiError("service_unavailable") from exc
-        if result == -1:
+        if result < 0:
             _ended_seen(connection_hex)
             raise ApiError("connection_ended")
+        budget.stats_counted(state.app_id)
 
 
 def _ended_seen(connection_hex: bytes) -> None:

@@ -295,3 +295,84 @@ def test_the_worker_rides_out_redis_being_away(call, queued):
     assert away.backlog() is None
 
     assert drain().stats.stored == 1
+
+
+def test_redis_losing_its_data_loses_no_accepted_sample(call, queued, caplog, settings):
+    if not settings.CONFIG.ingest_spool:
+        pytest.skip("without the spool a sample lives in Redis only: that needs AOF")
+    # given samples accepted and forwarded, and a worker that read none yet
+    alice, link = call
+    report = stats_report()
+    assert alice.stats(link, report).status == 200
+    assert in_redis(queued) == 1
+    worker = IngestWorker(consumer="test", block_ms=10, claim_idle_ms=60_000)
+    worker.ensure_group()
+    # when Redis comes back without its data (the stream, its group and the
+    # epoch marker are gone, as after a restart without persistence)
+    redis_client().delete(queued, f"{queued}:epoch")
+    # and the page goes on sending
+    second = next_report(report)
+    assert alice.stats(link, second).status == 200
+    current_sink().flush(timeout=10)
+
+    # then the worker finds its group gone, creates it again and goes on
+    while worker.run_once():
+        pass
+    assert worker.stats.groups_recreated >= 1
+    while worker.run_once():
+        pass
+
+    # and every accepted sample is stored, each once
+    assert StatsSample.objects.filter(connection_id=link.connection_id).count() == 2
+    assert "consumer group" in caplog.text
+    sink = current_sink()
+    assert isinstance(sink, QueuedSink) and sink.spool.resent == 1
+
+
+def test_revoked_recording_stops_queued_stats_without_sql(call, queued, django_assert_num_queries):
+    from api.tenancy.services import app_update
+
+    alice, link = call
+    assert alice.stats(link, stats_report()).status == 200
+    app_update(app=alice.session.app, recording=False)
+
+    answer = alice.stats(link, next_report(stats_report()))
+
+    assert answer.status == 400
+    assert answer.json["error_code"] == "app_not_recording"
+
+
+def test_a_web_node_that_cannot_reach_redis_answers_503_not_2xx(call, queued, settings):
+    # given the sink without its spool, and Redis gone (nothing listens there)
+    if settings.CONFIG.ingest_spool:
+        pytest.skip("the spool accepts while it can keep: its limit is test_spool's")
+    alice, link = call
+    assert alice.stats(link, stats_report()).status == 200
+    reachable = settings.CONFIG
+    settings.CONFIG = replace(reachable, redis_host="redis://127.0.0.1:1/0")
+    try:
+        answer = alice.stats(link, next_report(stats_report()))
+    finally:
+        settings.CONFIG = reachable  # the fixture's clean-up speaks to the real Redis
+
+    # then the sample is refused (the SDK sends it again), not acknowledged and lost
+    assert answer.status == 503
+    assert answer.json["error_code"] == "service_unavailable"
+
+
+def test_the_worker_stores_queued_reports_with_their_addresses_scrubbed(call, queued, app):
+    from api.tenancy.app_state import app_states_changed
+    from api.tenancy.models import App
+
+    App.objects.filter(pk=app.pk).update(address_privacy="truncate")
+    app_states_changed()
+    alice, link = call
+    report = stats_report()
+    report["connection"]["local"]["address"] = "198.51.100.99"
+
+    assert alice.stats(link, report).status == 200
+    drain()
+
+    local = StatsSample.objects.get().data["connection"]["local"]
+    assert local["address"] == "198.51.100.0"
+    assert "usernameFragment" not in local

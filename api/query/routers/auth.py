@@ -5,16 +5,21 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from axes.handlers.proxy import AxesProxyHandler
+from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from ninja import Router, Status
+from ninja.utils import check_csrf
 
+from api.common import limits
 from api.common.errors import ApiError
 from api.query.auth import AuthedRequest
 from api.query.responses import ERRORS
 from api.query.routers.organizations import organizations_with_role
 from api.query.schemas import (
+    CsrfOut,
     ErrorOut,
     LoginIn,
     LoginOut,
@@ -38,23 +43,45 @@ def _me(user: User) -> dict:
 @router.post(
     "/auth/login",
     auth=None,
-    response={200: LoginOut, 400: ErrorOut, 401: ErrorOut, 429: ErrorOut},
+    response={200: LoginOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 429: ErrorOut},
     summary="Log in (starts a dashboard session)",
 )
 def auth_login(request: HttpRequest, payload: LoginIn) -> Any:
-    """Checks the credentials and sets the session cookie. Later unsafe
-    requests authenticated by that cookie must send the returned
-    ``csrf_token`` in the ``X-CSRFToken`` header. Ten failures for one
-    username from one address lock that pair out for 15 minutes."""
-    attempt = {"username": payload.username, "client_ip": request.META.get("REMOTE_ADDR", "")}
-    services.login_throttle_check(**attempt)
+    """Checks the credentials and sets the session cookie. Like every
+    unsafe request of a browser, it must carry the CSRF token (the
+    ``csrftoken`` cookie, from ``GET /v1/auth/csrf``, in the
+    ``X-CSRFToken`` header), whatever its Content-Type: a page of another
+    site cannot log its visitor in. Later unsafe requests authenticated by
+    the session cookie send the returned ``csrf_token`` the same way.
+
+    Limits, checked before the password is hashed: ``RATE_LIMIT_LOGIN``
+    attempts per address, and ``LOGIN_FAILURE_LIMIT`` (10) failures lock
+    the account, and separately the address, out for
+    ``LOGIN_LOCKOUT_MINUTES`` (15): 429 ``rate_limited`` with
+    ``Retry-After``."""
+    if check_csrf(request) is not None:
+        raise ApiError("csrf_failed")
+    limits.login_limit_check(request)
+    if not AxesProxyHandler.is_allowed(request, {"username": payload.username}):
+        raise ApiError(
+            "rate_limited",
+            "Too many failed logins. Try again later.",
+            retry_after=settings.CONFIG.login_lockout_minutes * 60,
+        )
     user = authenticate(request, username=payload.username, password=payload.password)
     if user is None:
-        services.login_failure_record(**attempt)
         raise ApiError("invalid_credentials")
-    services.login_failures_clear(**attempt)
     login(request, user)
     return {"data": _me(user), "csrf_token": get_token(request)}
+
+
+@router.get(
+    "/auth/csrf", auth=None, response={200: CsrfOut, 429: ErrorOut}, summary="The CSRF token"
+)
+def auth_csrf(request: HttpRequest) -> Any:
+    """Sets the ``csrftoken`` cookie and answers its value, to send as
+    ``X-CSRFToken`` with the login."""
+    return {"csrf_token": get_token(request)}
 
 
 @router.post("/auth/logout", response={200: str, **ERRORS}, summary="Log out")

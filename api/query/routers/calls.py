@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from ninja import Query, Router
 
+from api.calls import erasure
 from api.calls.models import Session
 from api.common.errors import ApiError
 from api.quality.verdicts import conference_verdict
@@ -19,6 +20,7 @@ from api.query.schemas import (
     ConferenceListParams,
     ConnectionListParams,
     ConnectionOut,
+    ErasureOut,
     IssueListParams,
     IssueOut,
     ParticipantListParams,
@@ -31,7 +33,8 @@ from api.query.schemas import (
     page_of,
 )
 from api.query.selectors import calls, issues, scope
-from api.tenancy.models import User
+from api.tenancy.models import Membership, User
+from api.tenancy.selectors import app_get_for
 
 router = Router()
 
@@ -139,6 +142,21 @@ def participant_list(request: AuthedRequest, params: Query[ParticipantListParams
 )
 def participant_detail(request: AuthedRequest, participant_id: uuid.UUID) -> dict:
     return {"data": calls.participant_get(user=request.auth, participant_id=participant_id)}
+
+
+@router.delete(
+    "/participants/{uuid:participant_id}",
+    tags=["participants"],
+    response={200: data_of(ErasureOut, "ErasureData"), **ERRORS},
+)
+def participant_erase(request: AuthedRequest, participant_id: uuid.UUID) -> dict:
+    """Erase a participant (admins and owners of its app's organization):
+    the participant and every row that names them (sessions, connections
+    to and from them, tracks, events, stats samples, metrics, issues) are
+    deleted. Answers what was removed, per kind of row. Not undoable."""
+    participant = calls.participant_get(user=request.auth, participant_id=participant_id)
+    app_get_for(user=request.auth, app_id=participant.app_id, role=Membership.Role.ADMIN)
+    return {"data": {"removed": erasure.participant_erase(participant=participant)}}
 
 
 # ------------------------------------------------------------------ sessions

@@ -10,12 +10,20 @@ from ninja import Query, Router
 
 from api.events.models import GenericEvent
 from api.query.auth import AuthedRequest
-from api.query.responses import ERRORS, created_at_of, listing, page_requested, rows_answer
+from api.query.responses import (
+    ERRORS,
+    created_at_of,
+    keyset_answer,
+    keyset_requested,
+    listing,
+    page_requested,
+    rows_answer,
+)
 from api.query.schemas import (
     CategoryEventParams,
     ConferenceEventParams,
     EventOut,
-    list_of,
+    keyset_of,
     page_of,
 )
 from api.query.selectors import calls, events, scope
@@ -23,7 +31,7 @@ from api.query.selectors import calls, events, scope
 router = Router(tags=["events"])
 
 EVENTS_RESPONSE = {
-    200: list_of(EventOut, "EventList") | page_of(EventOut, "EventPage"),
+    200: keyset_of(EventOut, "EventKeysetPage") | page_of(EventOut, "EventPage"),
     **ERRORS,
 }
 
@@ -33,12 +41,23 @@ def conference_events(
     request: AuthedRequest, conference_id: uuid.UUID, params: Query[ConferenceEventParams]
 ) -> dict:
     """Every event of a conference, stats samples included (type and
-    category ``stats``, ``data`` = the report as sent), oldest first."""
+    category ``stats``, ``data`` = the report as sent), oldest first; one
+    page at a time (``{"results", "next"}``; ``cursor=<next>`` for the
+    following page), or counted pages with ``limit``/``offset``."""
     conference = calls.conference_get(user=request.auth, conference_id=conference_id)
+    type_filter = events.TypeFilter.parse(params.type)
+    keyset = keyset_requested(params)
+    if keyset is not None:
+        rows, next_cursor = events.keyset_page(
+            events.conference_event_tables(conference=conference, type_filter=type_filter),
+            keyset=keyset,
+            ordering=params.ordering,
+        )
+        return keyset_answer(rows, next_cursor)
     page = page_requested(params)
     rows, count = events.conference_events(
         conference=conference,
-        type_filter=events.TypeFilter.parse(params.type),
+        type_filter=type_filter,
         page=page,
         ordering=params.ordering,
     )
@@ -57,6 +76,10 @@ def _category_list(request: AuthedRequest, params: CategoryEventParams, category
         type_filter=events.TypeFilter.parse(params.type),
         created_at=created_at_of(params),
     )
+    keyset = keyset_requested(params)
+    if keyset is not None:
+        rows, next_cursor = events.keyset_page([queryset], keyset=keyset, ordering=params.ordering)
+        return keyset_answer(rows, next_cursor)
     return listing(queryset, params)
 
 

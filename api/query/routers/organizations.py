@@ -1,20 +1,22 @@
 """Organizations and their members.
 
-Any member reads; only owners rename, delete and manage members."""
+Any member reads; only owners rename, delete, invite and manage members.
+Nobody is added without their consent: an owner invites by username or
+email, the person accepts."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from django.db.models import Q
 from ninja import Router, Status
 
 from api.common.errors import ApiError
 from api.query.auth import AuthedRequest
 from api.query.responses import ERRORS
 from api.query.schemas import (
-    MemberAddIn,
+    InvitationIn,
+    InvitationOut,
     MemberOut,
     MemberUpdateIn,
     OrganizationIn,
@@ -24,7 +26,13 @@ from api.query.schemas import (
 )
 from api.tenancy import services
 from api.tenancy.models import Membership, Organization, User
-from api.tenancy.selectors import members_of, organization_get_for, roles_of
+from api.tenancy.selectors import (
+    invitations_for,
+    invitations_pending,
+    members_of,
+    organization_get_for,
+    roles_of,
+)
 
 router = Router(tags=["organizations"])
 
@@ -33,6 +41,7 @@ MEMBER = Membership.Role.MEMBER
 
 OrganizationData = data_of(OrganizationOut, "OrganizationData")
 MemberData = data_of(MemberOut, "MemberData")
+InvitationData = data_of(InvitationOut, "InvitationData")
 
 
 def _with_role(organization: Organization, role: str) -> Organization:
@@ -106,23 +115,75 @@ def member_list(request: AuthedRequest, organization_id: uuid.UUID) -> Any:
     return {"data": list(members_of(organization=membership.organization))}
 
 
-@router.post("/organizations/{uuid:organization_id}/members", response={201: MemberData, **ERRORS})
-def member_add(request: AuthedRequest, organization_id: uuid.UUID, payload: MemberAddIn) -> Any:
-    """Add an existing user by username or email (owners only)."""
-    membership = organization_get_for(
+def _owned(request: AuthedRequest, organization_id: uuid.UUID) -> Organization:
+    return organization_get_for(
         user=request.auth, organization_id=organization_id, role=OWNER
+    ).organization
+
+
+@router.get(
+    "/organizations/{uuid:organization_id}/invitations",
+    response={200: list_of(InvitationOut, "InvitationList"), **ERRORS},
+)
+def invitation_list(request: AuthedRequest, organization_id: uuid.UUID) -> Any:
+    """Pending invitations (owners only)."""
+    return {"data": list(invitations_pending(organization=_owned(request, organization_id)))}
+
+
+@router.post(
+    "/organizations/{uuid:organization_id}/invitations",
+    response={201: InvitationData, **ERRORS},
+)
+def invitation_create(
+    request: AuthedRequest, organization_id: uuid.UUID, payload: InvitationIn
+) -> Any:
+    """Invite someone by username or email (owners only); they become a
+    member when they accept (``POST /v1/invitations/<id>/accept``). The
+    answer is the same whether or not such a user exists."""
+    invitation = services.invitation_create(
+        organization=_owned(request, organization_id),
+        invited_by=request.auth,
+        role=payload.role,
+        username=payload.username,
+        email=payload.email,
     )
-    if not payload.username and not payload.email:
-        raise ApiError("missing_parameters", "'username' or 'email' is required.")
-    lookup = Q(username=payload.username) if payload.username else Q(email__iexact=payload.email)
-    users = list(User.objects.filter(lookup, is_active=True)[:2])
-    # An email two accounts share names nobody in particular.
-    if len(users) != 1:
-        raise ApiError("user_not_found")
-    added = services.membership_add(
-        organization=membership.organization, user=users[0], role=payload.role
-    )
-    return Status(201, {"data": added})
+    return Status(201, {"data": invitation})
+
+
+@router.delete(
+    "/organizations/{uuid:organization_id}/invitations/{uuid:invitation_id}",
+    response={200: str, **ERRORS},
+)
+def invitation_revoke(
+    request: AuthedRequest, organization_id: uuid.UUID, invitation_id: uuid.UUID
+) -> Any:
+    """Withdraw a pending invitation (owners only)."""
+    pending = invitations_pending(organization=_owned(request, organization_id))
+    invitation = pending.filter(pk=invitation_id).first()
+    if invitation is None:
+        raise ApiError("not_found")
+    services.invitation_revoke(invitation=invitation)
+    return ""
+
+
+@router.get("/invitations", response={200: list_of(InvitationOut, "MyInvitationList"), **ERRORS})
+def my_invitations(request: AuthedRequest) -> Any:
+    """The invitations addressed to the caller (by username or email)."""
+    return {"data": list(invitations_for(user=request.auth))}
+
+
+@router.post("/invitations/{uuid:invitation_id}/accept", response={201: MemberData, **ERRORS})
+def invitation_accept(request: AuthedRequest, invitation_id: uuid.UUID) -> Any:
+    """Accept an invitation addressed to the caller: they become a member
+    with the invited role."""
+    membership = services.invitation_accept(invitation_id=invitation_id, user=request.auth)
+    return Status(201, {"data": membership})
+
+
+@router.post("/invitations/{uuid:invitation_id}/decline", response={200: str, **ERRORS})
+def invitation_decline(request: AuthedRequest, invitation_id: uuid.UUID) -> Any:
+    services.invitation_decline(invitation_id=invitation_id, user=request.auth)
+    return ""
 
 
 def _member(request: AuthedRequest, organization_id: uuid.UUID, user_id: uuid.UUID, *, role: str):

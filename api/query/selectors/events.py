@@ -17,11 +17,11 @@ import heapq
 import uuid
 from dataclasses import dataclass
 
-from django.db.models import IntegerField, QuerySet, Value
+from django.db.models import IntegerField, Q, QuerySet, Value
 
 from api.calls.models import Conference
 from api.common.errors import ApiError
-from api.common.pagination import PageRequest
+from api.common.pagination import Cursor, KeysetRequest, PageRequest
 from api.events.models import GenericEvent, StatsSample
 from api.query.selectors.scope import CreatedAt, ordered, visible_apps
 from api.tenancy.models import User
@@ -107,6 +107,47 @@ def _page_of_both(
     if sample_ids:
         rows.update({(_SAMPLE, pk): row for pk, row in samples.in_bulk(sample_ids).items()})
     return [rows[(kind, pk)] for kind, pk, _ in picked]
+
+
+def _after(queryset: QuerySet, cursor: Cursor | None, *, ordering: str) -> QuerySet:
+    if cursor is None:
+        return queryset
+    if ordering == "-created_at":
+        return queryset.filter(
+            Q(created_at__lt=cursor.created_at) | Q(created_at=cursor.created_at, pk__lt=cursor.id)
+        )
+    return queryset.filter(
+        Q(created_at__gt=cursor.created_at) | Q(created_at=cursor.created_at, pk__gt=cursor.id)
+    )
+
+
+def keyset_page(
+    querysets: list[QuerySet], *, keyset: KeysetRequest, ordering: str
+) -> tuple[list[Event], str | None]:
+    """One page of the rows of ``querysets`` (one or both event tables) in
+    time order, after the cursor: one statement per table, each reading at
+    most one row more than the page. Returns the rows and the cursor of the
+    next page (None on the last)."""
+    wanted = keyset.limit + 1
+    parts = [
+        list(ordered(_after(queryset, keyset.after, ordering=ordering), ordering=ordering)[:wanted])
+        for queryset in querysets
+    ]
+    merged = list(heapq.merge(*parts, key=_sort_key, reverse=ordering.startswith("-")))[:wanted]
+    rows = merged[: keyset.limit]
+    if len(merged) <= keyset.limit:
+        return rows, None
+    last = rows[-1]
+    return rows, Cursor(created_at=last.created_at, id=last.pk).encode()
+
+
+def conference_event_tables(*, conference: Conference, type_filter: TypeFilter) -> list[QuerySet]:
+    """The querysets of a conference's events and (unless filtered out)
+    stats samples."""
+    tables: list[QuerySet] = [type_filter.apply(GenericEvent.objects.filter(conference=conference))]
+    if type_filter.admits(STATS):
+        tables.append(StatsSample.objects.with_owner().filter(conference=conference))
+    return tables
 
 
 def conference_events(

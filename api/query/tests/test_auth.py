@@ -17,12 +17,18 @@ from api.tenancy.models import ApiToken, Organization
 PASSWORD = "correct horse battery"
 
 
-def _login(client: Client, username: str, password: str = PASSWORD) -> ApiAnswer:
+def _login(
+    client: Client, username: str, password: str = PASSWORD, *, address: str = "127.0.0.1"
+) -> ApiAnswer:
+    """Log in as the dashboard does: fetch the CSRF cookie, send it back."""
+    token = client.get("/v1/auth/csrf").json()["csrf_token"]
     return ApiAnswer(
         client.post(
             "/v1/auth/login",
             data=orjson.dumps({"username": username, "password": password}),
             content_type="application/json",
+            HTTP_X_CSRFTOKEN=token,
+            REMOTE_ADDR=address,
         )
     )
 
@@ -84,8 +90,84 @@ def test_repeated_wrong_passwords_lock_the_login_out_for_a_while(acme):
     # even the right password, until the window passes
     assert locked.status == 429
     assert locked.json["error_code"] == "rate_limited"
-    # other users are not locked out
-    assert _login(browser, acme.admin.username).status == 200
+    assert int(locked.headers["Retry-After"]) == 15 * 60
+    # and from another address too: the account is locked
+    assert _login(browser, acme.owner.username, address="198.51.100.7").status == 429
+    # other users, from other addresses, are not locked out
+    assert _login(browser, acme.admin.username, address="198.51.100.8").status == 200
+
+
+@pytest.mark.django_db
+def test_one_address_spraying_a_password_over_many_accounts_is_locked_out(acme):
+    # given 40 usernames (most of them nobody's) tried with one password
+    browser = Client()
+    answers = [
+        _login(browser, f"user-{n}", "Summer2026!", address="203.0.113.50").status
+        for n in range(40)
+    ]
+
+    # then the address is refused after the tenth failure, before any hashing
+    assert answers[:10] == [401] * 10
+    assert set(answers[10:]) == {429}
+    # even for a real account with its right password, from that address
+    assert _login(browser, acme.owner.username, address="203.0.113.50").status == 429
+    # while the account itself is not locked
+    assert _login(browser, acme.owner.username, address="203.0.113.51").status == 200
+
+
+@pytest.mark.django_db
+def test_the_lockout_is_kept_where_every_process_sees_it(acme, settings):
+    # given no Redis: the failures are rows of the database, not process memory
+    from axes.models import AccessAttempt
+
+    browser = Client()
+    for _ in range(3):
+        _login(browser, acme.owner.username, "guess")
+
+    if "database" in settings.AXES_HANDLER:
+        attempt = AccessAttempt.objects.get()
+        assert attempt.failures_since_start == 3
+        assert attempt.username == acme.owner.username
+    else:  # with Redis configured, the shared cache holds the count
+        assert "cache" in settings.AXES_HANDLER
+
+
+@pytest.mark.django_db
+def test_a_cross_site_login_is_refused_whatever_its_content_type(acme):
+    # given a page of another site posting the visitor's browser to the login
+    # as text/plain (a "simple" request: no CORS preflight stops it)
+    browser = Client(enforce_csrf_checks=True)
+    body = orjson.dumps({"username": acme.owner.username, "password": PASSWORD})
+
+    for content_type in ("text/plain", "application/json", "application/x-www-form-urlencoded"):
+        answer = ApiAnswer(
+            browser.post(
+                "/v1/auth/login",
+                data=body,
+                content_type=content_type,
+                HTTP_ORIGIN="https://evil.example",
+            )
+        )
+
+        # then it is refused and no session starts
+        assert answer.status == 403, (content_type, answer)
+        assert answer.json["error_code"] == "csrf_failed"
+        assert "pmsession" not in browser.cookies
+
+
+@pytest.mark.django_db
+def test_logins_from_one_address_are_rate_limited_before_the_password_is_checked(acme, settings):
+    from dataclasses import replace
+
+    settings.CONFIG = replace(settings.CONFIG, rate_limit_login="3/m")
+    browser = Client()
+    statuses = [_login(browser, acme.owner.username, address="192.0.2.99").status for _ in range(4)]
+
+    assert statuses[:3] == [200, 200, 200]
+    limited = _login(browser, acme.owner.username, address="192.0.2.99")
+    assert limited.status == 429
+    assert limited.json["error_code"] == "rate_limited"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
 
 
 @pytest.mark.django_db

@@ -35,7 +35,7 @@ def _events_path(tenant) -> str:
 def test_a_conferences_events_include_its_stats_samples_in_time_order(acme):
     answer = ApiClient(acme.member).get(_events_path(acme))
 
-    events = answer.data
+    events = answer.json["results"]
     assert len(events) == len(acme.events) + len(acme.samples) == 12
     assert all(set(e) == EVENT_KEYS for e in events)
     times = [e["created_at"] for e in events]
@@ -64,12 +64,12 @@ def test_type_minus_stats_leaves_the_samples_out_and_type_stats_keeps_only_them(
     without = client.get(_events_path(acme), type="-stats")
     only = client.get(_events_path(acme), type="stats")
     unloads = client.get(_events_path(acme), type="unload")
-    not_unloads = client.get(_events_path(acme), type="-unload", limit="100")
+    not_unloads = client.get(_events_path(acme), type="-unload", offset="0")
 
-    assert [e["type"] for e in without.data].count("stats") == 0
-    assert len(without.data) == 6
-    assert {e["type"] for e in only.data} == {"stats"} and len(only.data) == 6
-    assert [e["type"] for e in unloads.data] == ["unload", "unload"]
+    assert [e["type"] for e in without.json["results"]].count("stats") == 0
+    assert len(without.json["results"]) == 6
+    assert {e["type"] for e in only.json["results"]} == {"stats"} and len(only.json["results"]) == 6
+    assert [e["type"] for e in unloads.json["results"]] == ["unload", "unload"]
     assert not_unloads.json["count"] == 10
 
 
@@ -78,7 +78,7 @@ def test_type_minus_stats_leaves_the_samples_out_and_type_stats_keeps_only_them(
 def test_pages_of_events_and_samples_add_up_to_the_whole_list(acme, ordering):
     # given the whole list, oldest or newest first
     client = ApiClient(acme.member)
-    whole = [e["id"] for e in client.get(_events_path(acme), ordering=ordering).data]
+    whole = [e["id"] for e in client.get(_events_path(acme), ordering=ordering).json["results"]]
 
     # when it is read in pages of 5
     pages = [
@@ -101,7 +101,7 @@ def test_events_at_the_same_instant_keep_a_stable_order_across_pages(acme):
         sample_make(acme.connections[0], at=at, report=stats_report(bytes_sent=90_000 + n))
     client = ApiClient(acme.member)
 
-    whole = [e["id"] for e in client.get(_events_path(acme)).data]
+    whole = [e["id"] for e in client.get(_events_path(acme)).json["results"]]
     paged = [
         e["id"]
         for offset in range(0, 20, 3)
@@ -142,14 +142,14 @@ def test_the_get_side_of_the_sdk_event_routes_lists_one_category(acme, path, cat
     answer = ApiClient(acme.member).get(path, conferenceId=str(acme.conference.pk))
 
     assert answer.status == 200, answer
-    assert len(answer.data) == 2
-    assert {e["category"] for e in answer.data} == {category}
+    assert len(answer.json["results"]) == 2
+    assert {e["category"] for e in answer.json["results"]} == {category}
 
 
 @pytest.mark.django_db
 def test_get_stats_lists_the_samples_of_a_participant(acme):
     answer = ApiClient(acme.member).get(
-        "/v1/stats", participantId=str(acme.participants[1].pk), limit="2"
+        "/v1/stats", participantId=str(acme.participants[1].pk), limit="2", offset="0"
     )
 
     assert answer.status == 200, answer
@@ -176,10 +176,13 @@ def test_event_routes_filter_by_type_and_time(acme):
         created_at_gte=middle.isoformat().replace("+00:00", "Z"),
     )
 
-    assert len(unload_only.data) == 2
-    assert len(early_connection.data) == 2
+    assert len(unload_only.json["results"]) == 2
+    assert len(early_connection.json["results"]) == 2
     # samples were taken at 10, 20 and 30 s
-    assert [e["data"]["connection"]["bytesSent"] for e in late_stats.data] == [3000, 3001]
+    assert [e["data"]["connection"]["bytesSent"] for e in late_stats.json["results"]] == [
+        3000,
+        3001,
+    ]
 
 
 @pytest.mark.django_db
@@ -198,3 +201,30 @@ def test_posting_to_an_sdk_route_still_reaches_the_sdk(acme, sdk):
     assert answer.status == 401
     assert answer.json["error_code"] == "invalid_token"
     assert GenericEvent.objects.filter(type="custom").count() == 0
+
+
+def test_event_lists_are_paged_by_key_by_default_and_the_pages_add_up(acme):
+    # given the whole list, counted
+    client = ApiClient(acme.owner)
+    whole = [e["id"] for e in client.get(_events_path(acme), offset="0").json["results"]]
+
+    # when it is read by key, five at a time, each page naming the next
+    pages, answer = [], client.get(_events_path(acme), limit="5").json
+    while True:
+        assert set(answer) == {"results", "next"}
+        pages.append([e["id"] for e in answer["results"]])
+        if answer["next"] is None:
+            break
+        answer = client.get(_events_path(acme), limit="5", cursor=answer["next"]).json
+
+    # then the pages are the list, cut
+    assert [len(page) for page in pages] == [5, 5, 2]
+    assert [i for page in pages for i in page] == whole
+
+
+@pytest.mark.django_db
+def test_a_cursor_this_api_never_answered_is_a_400(acme):
+    answer = ApiClient(acme.owner).get(_events_path(acme), cursor="bm90IGEgY3Vyc29y")
+
+    assert answer.status == 400
+    assert "'cursor'" in answer.json["message"]

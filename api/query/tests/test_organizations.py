@@ -86,51 +86,123 @@ def test_deleting_an_organization_hides_it_its_apps_and_their_calls(acme, sdk):
 
 
 @pytest.mark.django_db
-def test_an_owner_adds_an_existing_user_by_username_or_email(acme):
+def test_an_owner_invites_by_username_or_email_and_the_user_accepts(acme):
     owner = ApiClient(acme.owner)
     carol = user_make("carol")
     dave = user_make("dave")
+    base = f"/v1/organizations/{acme.organization.pk}/invitations"
 
-    by_name = owner.post(
-        f"/v1/organizations/{acme.organization.pk}/members", {"username": "carol", "role": "admin"}
-    )
-    by_email = owner.post(
-        f"/v1/organizations/{acme.organization.pk}/members", {"email": "DAVE@example.com"}
-    )
+    # when the owner invites carol by username and dave by email
+    by_name = owner.post(base, {"username": "carol", "role": "admin"})
+    by_email = owner.post(base, {"email": "DAVE@example.com"})
 
+    # then nobody is a member yet
     assert by_name.status == 201, by_name
-    assert by_name.data == {
+    assert by_name.data["role"] == "admin" and by_name.data["username"] == "carol"
+    assert ApiClient(carol).get("/v1/apps").data == []
+    assert [i["id"] for i in owner.get(base).data] == [by_name.data["id"], by_email.data["id"]]
+
+    # when each sees the invitation addressed to them and accepts it
+    carols = ApiClient(carol).get("/v1/invitations").data
+    assert [(i["id"], i["organization_name"]) for i in carols] == [(by_name.data["id"], "acme org")]
+    accepted = ApiClient(carol).post(f"/v1/invitations/{by_name.data['id']}/accept")
+    daves = ApiClient(dave).get("/v1/invitations").data
+    assert [i["id"] for i in daves] == [by_email.data["id"]]
+    assert ApiClient(dave).post(f"/v1/invitations/{by_email.data['id']}/accept").status == 201
+
+    # then they are members with the invited roles
+    assert accepted.status == 201, accepted
+    assert accepted.data == {
         "user": str(carol.pk),
         "username": "carol",
         "email": "carol@example.com",
         "role": "admin",
-        "created_at": by_name.data["created_at"],
+        "created_at": accepted.data["created_at"],
     }
-    assert by_email.data["user"] == str(dave.pk) and by_email.data["role"] == "member"
     members = owner.get(f"/v1/organizations/{acme.organization.pk}/members").data
-    assert [m["username"] for m in members] == [
-        "acme-owner",
-        "acme-admin",
-        "acme-member",
-        "carol",
-        "dave",
+    assert [(m["username"], m["role"]) for m in members][-2:] == [
+        ("carol", "admin"),
+        ("dave", "member"),
     ]
-    # carol now sees acme's apps
     assert [a["name"] for a in ApiClient(carol).get("/v1/apps").data] == ["acme app"]
+    # and the invitations are used up
+    assert owner.get(base).data == []
+    again = ApiClient(carol).post(f"/v1/invitations/{by_name.data['id']}/accept")
+    assert again.status == 404
 
 
 @pytest.mark.django_db
-def test_adding_an_unknown_user_or_a_member_twice_is_refused(acme):
+def test_an_invitation_answer_never_tells_whether_the_user_exists(acme):
     owner = ApiClient(acme.owner)
-    path = f"/v1/organizations/{acme.organization.pk}/members"
+    user_make("carol")
+    base = f"/v1/organizations/{acme.organization.pk}/invitations"
 
-    unknown = owner.post(path, {"username": "nobody"})
-    twice = owner.post(path, {"username": "acme-member"})
-    neither = owner.post(path, {"role": "admin"})
+    def shape(answer):
+        data = dict(answer.data)
+        for varying in ("id", "created_at", "expires_at", "username", "email"):
+            data.pop(varying)
+        return answer.status, sorted(answer.json), data
 
-    assert (unknown.status, unknown.json["error_code"]) == (404, "user_not_found")
-    assert (twice.status, twice.json["error_code"]) == (400, "user_already_member")
+    existing = owner.post(base, {"username": "carol"})
+    unknown = owner.post(base, {"username": "nobody-at-all"})
+    existing_mail = owner.post(base, {"email": "carol@example.com"})
+    unknown_mail = owner.post(base, {"email": "nobody@example.com"})
+
+    assert shape(existing) == shape(unknown) == shape(existing_mail) == shape(unknown_mail)
+    assert existing.status == 201
+    assert b"user_not_found" not in existing.raw + unknown.raw
+    # and the catalogue's user_not_found is answered by no route any more
+    assert owner.post(f"/v1/organizations/{acme.organization.pk}/members", {}).status == 405
+
+
+@pytest.mark.django_db
+def test_only_the_addressee_can_accept_and_only_owners_invite(acme, globex):
+    owner = ApiClient(acme.owner)
+    carol = user_make("carol")
+    invitation = owner.post(
+        f"/v1/organizations/{acme.organization.pk}/invitations", {"username": "carol"}
+    ).data
+
+    # someone else cannot accept it (it looks like no invitation)
+    stolen = ApiClient(globex.owner).post(f"/v1/invitations/{invitation['id']}/accept")
+    assert (stolen.status, stolen.json["error_code"]) == (404, "not_found")
+    assert ApiClient(globex.owner).get("/v1/invitations").data == []
+    # a plain member cannot invite
+    member = ApiClient(acme.member).post(
+        f"/v1/organizations/{acme.organization.pk}/invitations", {"username": "x"}
+    )
+    assert member.status == 403
+    # carol declines: it is gone
+    assert ApiClient(carol).post(f"/v1/invitations/{invitation['id']}/decline").status == 200
+    assert ApiClient(carol).post(f"/v1/invitations/{invitation['id']}/accept").status == 404
+
+
+@pytest.mark.django_db
+def test_an_invitation_needs_a_username_or_an_email_and_a_member_cannot_join_twice(acme):
+    owner = ApiClient(acme.owner)
+    base = f"/v1/organizations/{acme.organization.pk}/invitations"
+
+    neither = owner.post(base, {"role": "admin"})
+    twice = owner.post(base, {"username": "acme-member"})
+    accepted_twice = ApiClient(acme.member).post(f"/v1/invitations/{twice.data['id']}/accept")
+
     assert (neither.status, neither.json["error_code"]) == (400, "missing_parameters")
+    assert (accepted_twice.status, accepted_twice.json["error_code"]) == (
+        400,
+        "user_already_member",
+    )
+
+
+@pytest.mark.django_db
+def test_an_owner_withdraws_an_invitation(acme):
+    owner = ApiClient(acme.owner)
+    carol = user_make("carol")
+    base = f"/v1/organizations/{acme.organization.pk}/invitations"
+    invitation = owner.post(base, {"username": "carol"}).data
+
+    assert owner.delete(f"{base}/{invitation['id']}").status == 200
+
+    assert ApiClient(carol).get("/v1/invitations").data == []
 
 
 @pytest.mark.django_db

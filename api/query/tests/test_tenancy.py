@@ -63,6 +63,18 @@ def _app(t):
     return f"/apps/{t.app.pk}"
 
 
+def _invitation(t):
+    """A pending invitation of the tenant, addressed to nobody of the test."""
+    from api.tenancy.models import Invitation
+
+    invitation = Invitation.objects.filter(organization=t.organization).first()
+    if invitation is None:
+        invitation = services.invitation_create(
+            organization=t.organization, invited_by=t.owner, role="member", username="someone"
+        )
+    return invitation.pk
+
+
 def _owner_token(t):
     return ApiToken.objects.filter(user=t.owner).first().pk
 
@@ -88,6 +100,9 @@ CASES: dict[tuple[str, str], Case] = {
         ),
         outsider=UNAUTHORIZED,
         member=UNAUTHORIZED,
+    ),
+    ("GET", "/auth/csrf"): Case(
+        request=_get(lambda t: "/auth/csrf"), outsider=NO_LEAK, member=NO_LEAK, anonymous=NO_LEAK
     ),
     ("POST", "/auth/logout"): Case(
         request=_with_body(lambda t: "/auth/logout", lambda t: None), outsider=NO_LEAK, member=OK
@@ -129,10 +144,31 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/organizations/{organization_id}/members"): Case(
         request=_get(lambda t: f"{_org(t)}/members"), outsider=NOT_FOUND, member=OK
     ),
-    ("POST", "/organizations/{organization_id}/members"): Case(
-        request=_with_body(lambda t: f"{_org(t)}/members", lambda t: {"username": "drifter"}),
+    ("GET", "/organizations/{organization_id}/invitations"): Case(
+        request=_get(lambda t: f"{_org(t)}/invitations"), outsider=NOT_FOUND, member=FORBIDDEN
+    ),
+    ("POST", "/organizations/{organization_id}/invitations"): Case(
+        request=_with_body(lambda t: f"{_org(t)}/invitations", lambda t: {"username": "drifter"}),
         outsider=NOT_FOUND,
         member=FORBIDDEN,
+    ),
+    ("DELETE", "/organizations/{organization_id}/invitations/{invitation_id}"): Case(
+        request=_get(lambda t: f"{_org(t)}/invitations/{_invitation(t)}"),
+        outsider=NOT_FOUND,
+        member=FORBIDDEN,
+    ),
+    ("GET", "/invitations"): Case(
+        request=_get(lambda t: "/invitations"), outsider=NO_LEAK, member=NO_LEAK
+    ),
+    ("POST", "/invitations/{invitation_id}/accept"): Case(
+        request=_with_body(lambda t: f"/invitations/{_invitation(t)}/accept", lambda t: None),
+        outsider=NOT_FOUND,
+        member=NOT_FOUND,
+    ),
+    ("POST", "/invitations/{invitation_id}/decline"): Case(
+        request=_with_body(lambda t: f"/invitations/{_invitation(t)}/decline", lambda t: None),
+        outsider=NOT_FOUND,
+        member=NOT_FOUND,
     ),
     ("PUT", "/organizations/{organization_id}/members/{user_id}"): Case(
         request=_with_body(
@@ -225,6 +261,11 @@ CASES: dict[tuple[str, str], Case] = {
         request=_get(lambda t: f"/participants/{t.participants[0].pk}"),
         outsider=NOT_FOUND,
         member=OK,
+    ),
+    ("DELETE", "/participants/{participant_id}"): Case(
+        request=_get(lambda t: f"/participants/{t.participants[0].pk}"),
+        outsider=NOT_FOUND,
+        member=FORBIDDEN,
     ),
     ("GET", "/sessions"): Case(
         request=_get(lambda t: "/sessions", conferenceId=_conf), outsider=NOT_FOUND, member=OK
@@ -426,6 +467,7 @@ def test_a_method_no_operation_takes_is_a_json_405(method, path, acme):
         .replace("{session_id}", str(acme.sessions[0].pk))
         .replace("{connection_id}", str(acme.connections[0].pk))
         .replace("{issue_id}", str(acme.issues[0].pk))
+        .replace("{invitation_id}", str(acme.organization.pk))
     )
 
     # when it is called with a method nothing takes there
