@@ -84,6 +84,7 @@ def _facts_of(conference_ids: list) -> dict[Any, list[IssueFact]]:
         "created_at",
         "resolved_at",
         "data",
+        "cause_id",
     )
     for row in rows:
         facts[row["conference_id"]].append(IssueFact.of(row))

@@ -1,10 +1,12 @@
 """A call's problems in words, for the worst calls and the call header.
 
-Until the call-quality second pass gives each call a verdict (its cause and
-whose network), the words are built from the issues' own facts: how many
-participants each problem affected, its peak value and how long it lasted.
-Everything that says "why" goes through :func:`call_reason`, so a verdict
-can replace it in one place.
+The words are built from the issues' own facts: how many participants
+each problem affected, its peak value and how long it lasted; a diagnosis
+(api.quality.diagnosis: one per cause, whose network it was) speaks for
+its symptoms with its summary ("2 of 3 participants: alice's uplink lost
+9 % of packets for 40 s"). Everything that says "why" goes through
+:func:`call_reason`; the full verdict of one call, in words per
+participant, is api.quality.verdicts.conference_verdict.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from api.quality.catalogue import issue_title
+from api.quality.diagnosis import CAUSE_CODES
 
 # The unit of an issue's peak value when its evidence does not name one.
 PEAK_UNITS = {
@@ -41,6 +44,12 @@ class IssueFact:
     # From the issue's evidence: the unit of its peak value, the media kind.
     unit: str | None = None
     kind: str | None = None
+    # One diagnosis per cause (api.quality.diagnosis): the diagnosis a
+    # symptom is linked to; a diagnosis's summary in words and how many
+    # participants it affected.
+    cause_id: object = None
+    summary: str | None = None
+    affected: int | None = None
 
     @classmethod
     def of(cls, issue: Any) -> IssueFact:
@@ -60,6 +69,9 @@ class IssueFact:
             resolved_at=get("resolved_at"),
             unit=data.get("unit"),
             kind=data.get("kind"),
+            cause_id=values.get("cause_id"),
+            summary=data.get("summary") if get("code") in CAUSE_CODES else None,
+            affected=len(data.get("affected") or []) if get("code") in CAUSE_CODES else None,
         )
 
 
@@ -79,6 +91,8 @@ def call_reason(
     problems that lasted longest. "" when the call had no issue."""
     by_code: dict[str, list[IssueFact]] = {}
     for issue in issues:
+        if issue.cause_id is not None:
+            continue  # a symptom: its diagnosis says it
         by_code.setdefault(issue.code, []).append(issue)
     if not by_code:
         return ""
@@ -96,6 +110,10 @@ def call_reason(
     parts = []
     for code, items in ranked[:limit]:
         affected = len({i.participant_id for i in items if i.participant_id is not None})
+        diagnosed = [i for i in items if i.summary]
+        if diagnosed:
+            # A diagnosis: who it affected, and the cause in words.
+            affected = max(i.affected or 0 for i in diagnosed)
         who = f"{affected} of {participants} participants" if participants and affected else ""
         peaks = [i.peak_value for i in items if i.peak_value is not None]
         unit = next((i.unit for i in items if i.unit), None) or PEAK_UNITS.get(code)
@@ -108,6 +126,8 @@ def call_reason(
         duration = lasted(items)
         during = f" for {_seconds(duration)}" if duration >= 1 else ""
         text = f"{issue_title(code)}{media}{peak}{during}"
+        if diagnosed:
+            text = f"{diagnosed[0].summary}{during}"
         parts.append(f"{who}: {text}" if who else text)
     more = len(ranked) - limit
     tail = f"; and {more} more kind{'s' if more > 1 else ''} of issue" if more > 0 else ""

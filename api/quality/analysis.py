@@ -229,11 +229,12 @@ def sample_detect(analysis: Analysis) -> list[IssueChange]:
         return []
     try:
         state.counters = _counters_prune(extraction)
+        seeded_events = False
         if not state.seeded:
             # First sample of the connection in this state (a new
             # connection, a restart, state lost): its open issues, so that
             # they resolve when their condition clears. One query, once.
-            _open_issues_seed(state)
+            seeded_events = _open_issues_seed(state)
         marks = analysis.marks or Marks(own=ParticipantMarks(), peer=ParticipantMarks())
         if extraction.media_flowed:
             state.established = True
@@ -241,7 +242,7 @@ def sample_detect(analysis: Analysis) -> list[IssueChange]:
         # The connection's event-driven state is written back only when the
         # passing of time changed it (the web process that takes its events
         # writes it otherwise).
-        events_changed = bool(transitions)
+        events_changed = bool(transitions) or seeded_events
         transitions += streams_detect(state=state, extraction=extraction, marks=marks)
         live.STATE.connection_save(state, events=events_changed)
         scope = IssueScope(
@@ -261,8 +262,12 @@ def sample_detect(analysis: Analysis) -> list[IssueChange]:
         return []
 
 
-def _open_issues_seed(state: ConnectionState) -> None:
+def _open_issues_seed(state: ConnectionState) -> bool:
+    """Read the connection's open issues into its rules. Returns whether
+    one of them is driven by the connection's events (that part of the
+    state must be written back too)."""
     state.seeded = True
+    events = False
     for code, subject, created_at, peak, severity, data in Issue.objects.filter(
         connection_id=state.connection_id, resolved_at__isnull=True
     ).values_list("code", "subject", "created_at", "peak_value", "type", "data"):
@@ -272,6 +277,8 @@ def _open_issues_seed(state: ConnectionState) -> None:
         rule.open, rule.onset, rule.severity = True, created_at, severity
         rule.peak = rule.written_peak = peak
         rule.evidence = data if isinstance(data, dict) else {}
+        events = events or code in live.EVENT_CODES
+    return events
 
 
 def _counters_prune(extraction: metrics.Extraction) -> dict[str, dict]:

@@ -497,7 +497,7 @@ def _cause_write(
             if (i["data"] or {}).get("kind")
         }
     )
-    data = {
+    data: dict[str, Any] = {
         "cause": path,
         "summary": summary,
         "likely_cause": {
@@ -525,6 +525,15 @@ def _cause_write(
         # What an earlier run measured and this one did not (the sender's
         # remote-inbound reports) stays.
         data["evidence"] = {**(existing.data.get("evidence") or {}), **cause.evidence}
+        # Who it affected, and what it did, while it lasted (not only now:
+        # its symptoms resolve one by one).
+        seen = {a["participant"] for a in data["affected"]}
+        data["affected"] += [
+            a for a in existing.data.get("affected") or [] if a.get("participant") not in seen
+        ]
+        data["affected"].sort(key=lambda a: a.get("name") or "")
+        data["did"] = sorted(set(data["did"]) | set(existing.data.get("did") or []))
+        data["kinds"] = sorted(set(data["kinds"]) | set(existing.data.get("kinds") or []))
     if existing is None:
         Issue.objects.bulk_create(
             [

@@ -575,7 +575,12 @@ class RedisState(_Stripes):
                 _command(b"HSET", key, b"v", version, *fields),
                 _command(b"EXPIRE", key, b"%d" % self._ttl()),
             )
-            self._cache_put(state.connection_id, version, state)
+            if stats:
+                self._cache_put(state.connection_id, version, state)
+            else:
+                # Written from an event: its copy of the stats part was read
+                # before, maybe not the newest; the next sample decodes.
+                self._cache_drop(state.connection_id)
 
     def connection_drop(self, connection_id: Any) -> None:
         batch = self._batch

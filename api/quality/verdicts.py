@@ -85,16 +85,15 @@ def conference_verdict(conference_id: Any) -> dict[str, Any]:
         kinds.add(code)
         if isinstance(data, dict) and data.get("kind"):
             kinds.add(f"kind:{data['kind']}")
-    participant_ids = {i.participant_id for i in primaries if i.participant_id}
-    for issue in primaries:
-        for entry in (issue.data or {}).get("affected", []) if issue.code in CAUSE_CODES else []:
-            participant_ids.add(entry.get("participant"))
+    # Everyone in the call (an SFU is not a participant to judge).
     names = {
         str(pk): name or external
-        for pk, name, external in Participant.objects.filter(
-            pk__in=[p for p in participant_ids if p]
-        ).values_list("pk", "participant_name", "participant_id")
+        for pk, name, external, is_sfu in Participant.objects.filter(
+            conferenceparticipant__conference_id=conference_id
+        ).values_list("pk", "participant_name", "participant_id", "is_sfu")
+        if not is_sfu
     }
+    participant_ids: set[str] = set(names)
 
     causes = []
     for issue in primaries:
@@ -104,12 +103,12 @@ def conference_verdict(conference_id: Any) -> dict[str, Any]:
     level = _worst([c["level"] for c in causes])
     text = "Good call" if level == GOOD else "; ".join(c["text"] for c in causes)
 
-    everyone = {str(p) for p in participant_ids if p} | {a for c in causes for a in c["affected"]}
+    everyone = participant_ids | {a for c in causes for a in c["affected"]}
     participants = []
     for participant in sorted(everyone, key=lambda p: names.get(p, p)):
         mine = [c for c in causes if participant in c["affected"]]
         blamed = [c for c in causes if c["likely_cause"].get("participant") == participant]
-        own = [c for c in mine + [b for b in blamed if b not in mine]]
+        own = mine + [b for b in blamed if b not in mine]
         own_level = _worst([c["level"] for c in mine]) if mine else GOOD
         if mine:
             words = "; ".join(c["text"] for c in mine)

@@ -1,5 +1,5 @@
-"""The reason in words of a call's problems (until the call-quality second
-pass gives a verdict)."""
+"""The reason in words of a call's problems: the issues' facts, or the
+diagnosis of their cause when there is one."""
 
 from __future__ import annotations
 
@@ -42,3 +42,26 @@ def test_errors_come_first_and_the_rest_is_counted():
 
 def test_a_call_without_issues_has_no_reason():
     assert call_reason(issues=[], participants=3, end=None) == ""
+
+
+def test_a_diagnosis_speaks_for_its_symptoms():
+    # Given alice's uplink diagnosed, bob's and carol's loss and low MOS its symptoms
+    cause = IssueFact(
+        "uplink_loss",
+        "error",
+        "alice",
+        9.1,
+        T0,
+        T0 + timedelta(seconds=40),
+        summary="alice's uplink lost 9.1 % of packets",
+        affected=2,
+    )
+    symptoms = [
+        IssueFact(code, "error", who, 9.1, T0, T0 + timedelta(seconds=40), "%", "audio", "c1")
+        for code in ("high_packet_loss", "very_low_emos")
+        for who in ("bob", "carol")
+    ]
+
+    reason = call_reason(issues=[*symptoms, cause], participants=3, end=None)
+
+    assert reason == "2 of 3 participants: alice's uplink lost 9.1 % of packets for 40 s"

@@ -141,6 +141,10 @@
         var box = document.createElement("div");
         box.className = "chart";
         box.dataset.chart = key;
+        box.setAttribute("role", "img");
+        box.setAttribute("aria-label", metric[1] + " of " + group.title + ": " +
+          lines.map(function (l) { return l.label; }).join(", ") +
+          (shaded.length ? "; " + shaded.length + " issue interval(s) shaded" : ""));
         box.innerHTML = "<h4></h4>";
         box.querySelector("h4").textContent = metric[1];
         grid.appendChild(box);
