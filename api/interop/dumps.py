@@ -533,8 +533,36 @@ def _rtcstats_read(lines: _Lines, *, keep_every_ms: float) -> Dump:
     dump.meta = {k: v for k, v in meta.items() if k != "authData"}
     dump.user_agent = meta.get("userAgent") if isinstance(meta.get("userAgent"), str) else None
     types: set[str] = set()
+    # Connections whose reports are full (Chrome's exporter): a report that
+    # is not kept is skipped unparsed (parsing is most of a dump's reading).
+    full: dict[str, bool] = {}
+    unparsed_last: dict[str, tuple[float, bytes, int]] = {}
+
+    def kept(pc: PeerConnectionDump, at: float, report: dict[str, dict]) -> None:
+        for stat in report.values():
+            if isinstance(stat.get("type"), str):
+                types.add(stat["type"])
+        _ufrags_note(pc, report)
+        pc.reports.append((at, report))
+
     for line in iterator:
         if not line.strip():
+            continue
+        peek = _stats_peek(line) if line.startswith(_GETSTATS_PREFIXES) else None
+        if peek is not None and clock is not None and full.get(peek[0]):
+            key, delta = peek
+            clock += delta
+            pc = pcs[key]
+            pc.ticks_total += 1
+            # The report's own time is within milliseconds of the line's.
+            if not keepers[key].keep(clock):
+                unparsed_last[key] = (clock, line, lines.number)
+                continue
+            unparsed_last.pop(key, None)
+            report = _full_report(_line_json(line, lines), lines.number)
+            at = _report_time(report, clock)
+            last_report[key] = (at, report)
+            kept(pc, at, report)
             continue
         entry = _line_json(line, lines)
         if not isinstance(entry, list) or len(entry) < 3:
@@ -559,10 +587,10 @@ def _rtcstats_read(lines: _Lines, *, keep_every_ms: float) -> Dump:
         if method.startswith("navigator.mediaDevices."):
             _rtcstats_gum(dump, key, method, value, extra, clock)
             continue
-        pc = pcs.get(key)
-        if pc is None:
-            pc = pcs[key] = PeerConnectionDump(key=key, rid=_rid(key))
+        if key not in pcs:
+            pcs[key] = PeerConnectionDump(key=key, rid=_rid(key))
             keepers[key] = _Keeper(keep_every_ms)
+        pc = pcs[key]
         if method == "create":
             pc.created_ms = clock
             pc.configuration = value
@@ -571,19 +599,21 @@ def _rtcstats_read(lines: _Lines, *, keep_every_ms: float) -> Dump:
         elif method == "getStats":
             if not isinstance(value, dict):
                 raise DumpError("dump_invalid", f"Line {lines.number}: getStats without a report.")
+            full.setdefault(key, not isinstance(value.get("timestamp"), int | float))
             report = _report_expand(previous.get(key), value)
-            previous[key] = report
+            if not full[key]:
+                previous[key] = report
             pc.ticks_total += 1
             at = _report_time(report, clock)
             last_report[key] = (at, report)
             if keepers[key].keep(at):
-                for stat in report.values():
-                    if isinstance(stat.get("type"), str):
-                        types.add(stat["type"])
-                _ufrags_note(pc, report)
-                pc.reports.append((at, report))
+                kept(pc, at, report)
         else:
             pc.events.append((clock, event_name(method), _decoded(value)))
+    for key, (clock_at, line, number) in unparsed_last.items():
+        lines.number = number
+        report = _full_report(_line_json(line, lines), number)
+        last_report[key] = (_report_time(report, clock_at), report)
     for key, (at, report) in last_report.items():
         pc = pcs[key]
         if not pc.reports or pc.reports[-1][0] != at:
@@ -592,6 +622,30 @@ def _rtcstats_read(lines: _Lines, *, keep_every_ms: float) -> Dump:
     _legacy_check(types, "The dump")
     dump.peer_connections = sorted(pcs.values(), key=lambda p: p.first_ms or 0.0)
     return dump
+
+
+_GETSTATS_PREFIXES = (b'["getStats",', b"[1,", b'["g",')
+
+
+def _stats_peek(line: bytes) -> tuple[str, float] | None:
+    """A getStats line's connection id and time delta, without parsing its
+    report (None: not that simple; parse it)."""
+    try:
+        start = line.index(b",") + 1
+        key = orjson.loads(line[start : line.index(b",", start)])
+        tail = line.rstrip()
+        if not tail.endswith(b"]"):
+            return None
+        delta = float(tail[tail.rindex(b",") + 1 : -1])
+    except (ValueError, orjson.JSONDecodeError):
+        return None
+    return (key, delta) if isinstance(key, str) else None
+
+
+def _full_report(entry: Any, number: int) -> dict[str, dict]:
+    if not isinstance(entry, list) or len(entry) < 4 or not isinstance(entry[2], dict):
+        raise DumpError("dump_invalid", f"Line {number}: getStats without a report.")
+    return _report_expand(None, entry[2])
 
 
 def _line_json(line: bytes, lines: _Lines) -> Any:

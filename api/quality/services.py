@@ -24,6 +24,7 @@ from api.calls.models import Connection, Session, Track
 from api.common.metrics import ISSUES_RAISED, labelled
 from api.common.time import iso
 from api.events.models import GenericEvent, StatsSample
+from api.quality import signals  # what quality tells the layers above (webhooks listen)
 from api.quality import state as live
 from api.quality.catalogue import CATALOGUE
 from api.quality.detectors import connectivity
@@ -33,9 +34,6 @@ from api.quality.models import Issue, TrackMetric
 from api.quality.state import ConnectionState
 
 logger = logging.getLogger("api.quality")
-
-# What quality tells the layers above (webhooks listen): api.quality.signals.
-from api.quality import signals  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from api.calls.models import Conference
 from api.common.time import iso
 from api.quality.models import Issue
 from api.quality.selectors import conference_quality_summary, issue_as_dict
+from api.quality.verdicts import conference_verdict
 from api.webhooks import signing, targets
 from api.webhooks.models import Attempt, Delivery, Endpoint
 from api.webhooks.services import endpoint_disable, retry_schedule, timeout_seconds
@@ -32,26 +33,10 @@ USER_AGENT = "peermetrics-webhooks/1"
 # ------------------------------------------------------------------ bodies
 
 
-def _verdict(summary: dict[str, Any], issues: list[dict[str, Any]]) -> str:
-    """``bad`` with an error-level issue, ``degraded`` with a warning,
-    else ``good``."""
-    types = {issue["type"] for issue in issues}
-    if "error" in types:
-        return "bad"
-    if "warning" in types:
-        return "degraded"
-    return "good"
-
-
 def _conference_data(conference_id: Any) -> dict[str, Any] | None:
     conference = Conference.objects.filter(pk=conference_id).first()
     if conference is None:
         return None
-    summary = conference_quality_summary(conference_id=conference.pk)
-    issues = [
-        issue_as_dict(issue)
-        for issue in Issue.objects.filter(conference_id=conference.pk).order_by("created_at")
-    ]
     return {
         "conference": {
             "id": str(conference.pk),
@@ -61,8 +46,9 @@ def _conference_data(conference_id: Any) -> dict[str, Any] | None:
             "end_time": iso(conference.end_time),
             "duration": conference.duration,
         },
-        "summary": summary,
-        "verdict": _verdict(summary, issues),
+        "summary": conference_quality_summary(conference_id=conference.pk),
+        # {"level": "good" | "fair" | "poor", "text", "causes", "participants"}
+        "verdict": conference_verdict(conference.pk),
     }
 
 

@@ -143,7 +143,8 @@ def test_a_conference_that_ends_sends_its_summary_and_verdict(call, endpoint, re
     events = {e["type"]: e for e in (_verified(endpoint, r) for r in receiver.received)}
     ended = events["conference.ended"]["data"]
     assert ended["conference"]["conference_id"] == "room-1"
-    assert ended["verdict"] == "bad"  # an error-level issue
+    assert ended["verdict"]["level"] == "poor"  # an error-level issue
+    assert ended["verdict"]["text"] and ended["verdict"]["causes"]
     assert ended["summary"]["issues"]["by_code"] == {"connection_failed": 1}
 
 
