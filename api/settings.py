@@ -202,6 +202,8 @@ AXES_HANDLER = (
 AXES_RESET_ON_SUCCESS = True
 # No row per successful login (who logged in when is not kept).
 AXES_DISABLE_ACCESS_LOG = True
+# No "AXES: BEGIN …" line at every start (the dev server printed it five times).
+AXES_VERBOSE = False
 # Its middleware only turns a lockout into an HTML page; the API answers
 # its own JSON and the admin's login simply fails while locked.
 SILENCED_SYSTEM_CHECKS = ["axes.W002"]
