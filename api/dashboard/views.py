@@ -10,7 +10,6 @@ from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler
 from django import forms
-from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
@@ -23,7 +22,7 @@ from api.common.errors import ApiError
 from api.dashboard import selectors
 from api.dashboard.access import Nav, PageRequest, page, remember, remembered_app_id
 from api.interop.dumps import DumpError
-from api.interop.importer import dump_import, upload_read
+from api.interop.importer import dump_import, upload_max_bytes, upload_read
 from api.quality.catalogue import CATALOGUE
 from api.quality.selectors import conference_graphs
 from api.query.selectors.calls import conference_get, participant_get
@@ -436,11 +435,6 @@ def app_rotate(request: PageRequest, nav: Nav, app_id: uuid.UUID) -> HttpRespons
     return redirect("dashboard:settings", app_id=app.pk)
 
 
-def upload_limit() -> int:
-    """The largest dump the form takes (the upload API's ``IMPORT_MAX_BYTES``)."""
-    return int(settings.CONFIG.import_max_bytes)
-
-
 @page
 def dump_upload(request: PageRequest, nav: Nav, app_id: uuid.UUID) -> HttpResponse:
     """Import a webrtc-internals or rtcstats dump as a call of the app: the
@@ -455,7 +449,7 @@ def dump_upload(request: PageRequest, nav: Nav, app_id: uuid.UUID) -> HttpRespon
         try:
             if file is None:
                 raise DumpError("missing_parameters", "Choose a dump file to upload.")
-            raw = upload_read(file, limit=upload_limit())
+            raw = upload_read(file)
             summary = dump_import(app=app, raw=raw, filename=file.name or "", user=request.user)
         except DumpError as failure:
             kind = ApiError(failure.code, failure.message)
@@ -470,7 +464,7 @@ def dump_upload(request: PageRequest, nav: Nav, app_id: uuid.UUID) -> HttpRespon
             "nav": nav,
             "app": app,
             "error": error,
-            "limit_mb": upload_limit() // 1_048_576,
+            "limit_mb": upload_max_bytes() // 1_048_576,
             "can_manage": nav.can(Role.ADMIN),
         },
         status=status,

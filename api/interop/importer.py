@@ -78,11 +78,17 @@ def import_max_bytes() -> int:
     return int(getattr(settings, "IMPORT_MAX_DECOMPRESSED_BYTES", 1 << 30))
 
 
-def upload_read(file: Any, *, limit: int) -> bytes:
+def upload_max_bytes() -> int:
+    """The largest dump file an upload takes (``IMPORT_MAX_BYTES``)."""
+    return int(settings.CONFIG.import_max_bytes)
+
+
+def upload_read(file: Any) -> bytes:
     """The bytes of an uploaded file (Django's ``UploadedFile``) of at most
-    ``limit`` bytes; a larger one raises ``dump_too_large`` (by its declared
-    size, else after reading one byte more than the limit). The upload API
-    and the dashboard's upload form read their file through this."""
+    ``upload_max_bytes()``; a larger one raises ``dump_too_large`` (by its
+    declared size, else after reading one byte more than the limit). The
+    upload API and the dashboard's upload form read their file through this."""
+    limit = upload_max_bytes()
     if file.size is not None and file.size > limit:
         raise DumpError("dump_too_large", f"The file is larger than {limit} bytes.")
     raw = file.read(limit + 1)

@@ -68,7 +68,7 @@ def test_a_file_that_is_not_a_dump_is_unrecognised(acme, logged_in):
 
 @pytest.mark.django_db
 def test_a_file_over_the_limit_is_a_clear_error(acme, logged_in, monkeypatch):
-    monkeypatch.setattr("api.dashboard.views.upload_limit", lambda: 1000)
+    monkeypatch.setattr("api.interop.importer.upload_max_bytes", lambda: 1000)
 
     answer = _post(logged_in(acme.admin), acme.app, GOOD, (DUMPS / GOOD).read_bytes())
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
 from ninja import Router, Status
 
 from api.common.errors import ApiError
@@ -18,10 +17,6 @@ from api.tenancy.models import Membership
 from api.tenancy.selectors import app_get_for
 
 router = Router(tags=["interop"])
-
-
-def import_max_upload_bytes() -> int:
-    return int(settings.CONFIG.import_max_bytes)
 
 
 class ImportOut(Out):
@@ -77,7 +72,7 @@ def dump_upload(request: AuthedRequest, app_id: uuid.UUID) -> Status:
             "missing_parameters", "Upload the dump as the multipart/form-data field 'file'."
         )
     try:
-        raw = upload_read(file, limit=import_max_upload_bytes())
+        raw = upload_read(file)
         summary = dump_import(app=app, raw=raw, filename=file.name or "", user=request.auth)
     except DumpError as exc:
         raise ApiError(exc.code, exc.message) from exc

@@ -204,7 +204,7 @@ def test_a_file_that_is_not_a_dump_is_refused_and_leaves_nothing(owner, tenant, 
 
 @pytest.mark.django_db
 def test_an_upload_over_the_limit_is_413(owner, tenant, monkeypatch):
-    monkeypatch.setattr("api.interop.routers.imports.import_max_upload_bytes", lambda: 1000)
+    monkeypatch.setattr("api.interop.importer.upload_max_bytes", lambda: 1000)
     name, raw = _dump("clean", "rtcstats")
 
     answer = upload(owner, tenant.app.pk, name, raw)
