@@ -29,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import orjson
 import redis
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -86,11 +85,11 @@ def _to_store(sample: QueuedSample) -> SampleToStore:
 _types_seen: dict[uuid.UUID, str] = {}
 
 
-def _sample_analysed(sample: QueuedSample) -> list[tuple]:
+def _sample_analysed(sample: QueuedSample, data: dict) -> list[tuple]:
     """The work after a new sample was stored: its metric rows (returned,
-    for the batch's one INSERT), its connection type, its detectors."""
+    for the batch's one INSERT), its connection type, its detectors.
+    ``data`` is the report as stored (parsed once, by the scrubbing)."""
     state = replace(sample.state, type=_types_seen.get(sample.connection_id, sample.state.type))
-    data = orjson.loads(sample.raw)
     context = sample_context(
         state=state,
         connection_id=sample.connection_id,
@@ -120,12 +119,13 @@ def batch_store(samples: list[QueuedSample]) -> tuple[int, int]:
     # foreign keys are checked: drop such samples first, in one query.
     wanted = {s.connection_id for s in samples}
     existing = set(Connection.objects.filter(pk__in=wanted).values_list("pk", flat=True))
-    # Addresses scrubbed as each app says, before anything is stored.
-    kept = [
-        replace(s, raw=report_private(s.state.app_id, s.raw)[1])
-        for s in samples
-        if s.connection_id in existing
-    ]
+    # Addresses scrubbed as each app says, before anything is stored; the
+    # parsed report goes on to the analysis.
+    kept: list[tuple[QueuedSample, dict]] = []
+    for s in samples:
+        if s.connection_id in existing:
+            data, raw = report_private(s.state.app_id, s.raw)
+            kept.append((replace(s, raw=raw), data))
     dropped = len(samples) - len(kept)
     if dropped:
         logger.error(
@@ -137,14 +137,14 @@ def batch_store(samples: list[QueuedSample]) -> tuple[int, int]:
     # after the commit (nothing kept if the batch fails and is retried).
     owners = [
         (s.connection_id, s.state.conference_id, s.state.participant_id, s.state.peer_id)
-        for s in kept
+        for s, _ in kept
     ]
     with quality.samples_batch(owners), transaction.atomic():
-        new_ids = samples_insert([_to_store(s) for s in kept])
+        new_ids = samples_insert([_to_store(s) for s, _ in kept])
         rows: list[tuple] = []
-        for sample in kept:
+        for sample, data in kept:
             if sample.sample_id in new_ids:
-                rows += _sample_analysed(sample)
+                rows += _sample_analysed(sample, data)
         rows_insert(model=TrackMetric, columns=quality.METRIC_COLUMNS, rows=rows)
     return len(new_ids), dropped
 
