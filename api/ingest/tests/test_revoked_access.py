@@ -153,7 +153,9 @@ def test_a_change_made_by_another_process_is_seen_through_the_shared_version(run
     App.objects.filter(pk=running.app.pk).update(recording=False)
     from django.core.cache import cache
 
-    cache.set(app_state.VERSION_KEY, "another process's version", timeout=None)
+    # (an integer, as a real bump writes: a string there would break the
+    # next test's increment on a shared Redis)
+    cache.set(app_state.VERSION_KEY, (cache.get(app_state.VERSION_KEY) or 0) + 1000, timeout=None)
     # and this process's next check of the version is due
     app_state._seen.checked_at = 0.0
 
