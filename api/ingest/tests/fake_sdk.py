@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -20,6 +23,8 @@ import pytest
 from django.test import Client
 
 from api.calls.models import Connection, Session
+from api.ingest.sinks import current_sink
+from api.ingest.sinks.queued import QueuedSink, redis_client
 from conftest import CAPTURED_API_KEY, SDK_PAYLOADS, SdkClient, SdkResponse
 
 ORIGIN = "http://127.0.0.1:18080"
@@ -277,3 +282,23 @@ def page(sdk, app, clock):
         return Page(sdk, user_id, **kwargs)
 
     return open_page
+
+
+@contextmanager
+def queued_sink(settings, tmp_path, *, spool: bool = False) -> Iterator[str]:
+    """The queued sink, on a stream of its own (yielded), for the block."""
+    stream = f"pm:test:{uuid.uuid4().hex}"
+    settings.CONFIG = replace(
+        settings.CONFIG,
+        ingest_sink="queued",
+        ingest_stream=stream,
+        ingest_spool=spool,
+        ingest_spool_dir=tmp_path / "spool",
+    )
+    try:
+        yield stream
+    finally:
+        sink = current_sink()
+        assert isinstance(sink, QueuedSink)
+        sink.close()
+        redis_client().delete(stream)
