@@ -25,6 +25,7 @@ fields leave events and reports.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -48,6 +49,14 @@ def address_scrub(value: str, *, mode: str, secret: str) -> str:
     ``….local`` name, a URL without an address) unchanged."""
     if mode == KEEP:
         return value
+    return _address_scrubbed(value, mode, secret)
+
+
+# Every stats report of a connection names the same few candidate
+# addresses: parsing each with ipaddress cost more than the rest of the
+# scrubbing. The cache is bounded, and keyed by the secret too.
+@functools.lru_cache(maxsize=8192)
+def _address_scrubbed(value: str, mode: str, secret: str) -> str:
     try:
         address = ipaddress.ip_address(value.strip("[]"))
     except ValueError:

@@ -94,6 +94,22 @@ def num(value: Any) -> float | None:
     return value if isfinite(value) else None
 
 
+def _numbers(report: dict, names: dict[str, str]) -> dict[str, float | None]:
+    """``num`` of each counter a stream keeps, by its short name: the ~10
+    values of every report in one loop (the hottest of the analysis)."""
+    values: dict[str, float | None] = {}
+    for key, short in names.items():
+        value: Any = report.get(key)
+        kind = type(value)
+        if kind is int:
+            values[short] = float(value)
+        elif kind is float:
+            values[short] = value if isfinite(value) else None
+        else:
+            values[short] = None if value is None else num(value)
+    return values
+
+
 def _dict(value: Any) -> dict:
     return value if isinstance(value, dict) else {}
 
@@ -351,15 +367,6 @@ def _delta(value: float | None, before: float | None) -> float | None:
     return value - before
 
 
-def _deltas(values: dict[str, float | None], prev: dict) -> dict[str, float | None]:
-    """Each counter's increase since ``prev`` (None when either is unknown)."""
-    deltas: dict[str, float | None] = {}
-    for short, value in values.items():
-        before = prev.get(short)
-        deltas[short] = None if value is None or before is None else value - before
-    return deltas
-
-
 def _stream_extract(
     *,
     report: dict,
@@ -378,13 +385,15 @@ def _stream_extract(
 ) -> StreamSample:
     inbound = direction == "inbound"
     names = _COUNTERS[(kind, direction)]
-    values = {short: num(report.get(key)) for key, short in names.items()}
+    values = _numbers(report, names)
     ts = num(report.get("timestamp"))
     dt, newer = _interval(ts, prev, limit_s)
 
     deltas: dict[str, float | None] = {}
     if dt is not None and prev is not None:
-        deltas = _deltas(values, prev)
+        for short, value in values.items():
+            before = prev.get(short)
+            deltas[short] = None if value is None or before is None else value - before
         # Fewer bytes or packets than before: the stream was reset. (Other
         # counters, e.g. packetsLost, may legitimately go down: duplicates
         # are subtracted.)
