@@ -54,8 +54,9 @@ def address_scrub(value: str, *, mode: str, secret: str) -> str:
 
 # Every stats report of a connection names the same few candidate
 # addresses: parsing each with ipaddress cost more than the rest of the
-# scrubbing. The cache is bounded, and keyed by the secret too.
-@functools.lru_cache(maxsize=8192)
+# scrubbing. The cache is bounded (a few MB at most), keyed by the secret
+# too, and holds addresses as sent in this process's memory only.
+@functools.lru_cache(maxsize=65_536)
 def _address_scrubbed(value: str, mode: str, secret: str) -> str:
     try:
         address = ipaddress.ip_address(value.strip("[]"))
