@@ -117,8 +117,10 @@ def data_scrub(value: Any, *, mode: str, secret: str) -> Any:
                 elif key == "sdp" or "a=ice-pwd" in item or "a=candidate" in item:
                     item = sdp_scrub(item, mode=mode, secret=secret)
                 result[key] = item
-            else:
+            elif isinstance(item, dict | list):
                 result[key] = data_scrub(item, mode=mode, secret=secret)
+            else:
+                result[key] = item  # a number, a boolean, null
         return result
     if isinstance(value, list):
         return [data_scrub(item, mode=mode, secret=secret) for item in value]

@@ -489,8 +489,11 @@ def _stream_extract(
             kept["best_pixels"] = max((prev.get("best_pixels") if prev else None) or 0.0, pixels)
         elif prev and prev.get("best_pixels"):
             kept["best_pixels"] = prev["best_pixels"]
-        ql = _dict(report.get("qualityLimitationDurations"))
-        kept["ql_cpu"], kept["ql_bandwidth"] = num(ql.get("cpu")), num(ql.get("bandwidth"))
+        ql = report.get("qualityLimitationDurations")
+        if isinstance(ql, dict):  # outbound video only
+            kept["ql_cpu"], kept["ql_bandwidth"] = num(ql.get("cpu")), num(ql.get("bandwidth"))
+        else:
+            kept["ql_cpu"] = kept["ql_bandwidth"] = None
         counters[sample.stats_id] = kept
     return sample
 
