@@ -214,7 +214,7 @@ class Config:
     ingest_spool_resend_seconds: float = variable("INGEST_SPOOL_RESEND_SECONDS", number, 60.0)
     # Overload control of /v1/stats (api.ingest.overload, docs/scaling.md).
     ingest_stats_concurrency: int = variable("INGEST_STATS_CONCURRENCY", count, 0)
-    ingest_stats_queue: int = variable("INGEST_STATS_QUEUE", count, 32)
+    ingest_stats_queue: int = variable("INGEST_STATS_QUEUE", count, 12)
     ingest_stats_wait_ms: int = variable("INGEST_STATS_WAIT_MS", count, 500)
     ingest_shed_max_factor: int = variable("INGEST_SHED_MAX_FACTOR", count, 16)
     ingest_backlog_max: int = variable("INGEST_BACKLOG_MAX", count, 50_000)

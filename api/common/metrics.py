@@ -100,6 +100,12 @@ INGEST_SHED_FACTOR = Gauge(
     "N: one in N of each connection, api.ingest.overload).",
     multiprocess_mode="max",
 )
+INGEST_PACE = Gauge(
+    "pm_ingest_pace_seconds",
+    "How long each accepted stats request holds its slot while the queued sink's backlog is "
+    "past its bound (api.ingest.overload).",
+    multiprocess_mode="max",
+)
 WORKER_BATCH_SIZE = Histogram(
     "pm_ingest_worker_batch_size",
     "Messages per batch the ingest worker stored.",

@@ -11,19 +11,29 @@ is answered in time (docs/scaling.md, "Overload"). So each web process:
   for the direct sink, whose two overlap their database round trips); up to
   ``INGEST_STATS_QUEUE`` more wait for a slot, each at most
   ``INGEST_STATS_WAIT_MS``. A request that finds the queue full or waits too
-  long is answered at once. (granian must hand requests to Python before
-  they run: ``--blocking-threads`` above the slots, 16 in the documented
-  commands; with one thread the queue is granian's and invisible here.)
-* **Samples instead of refusing at random.** Pressure — a standing queue
-  (the shortest wait of a second above a tenth of the deadline), a refused
-  request, or the queued sink's backlog past its bound (age or size, read
-  from Redis with every forwarded batch) — doubles the *sampling factor* N,
-  up to ``INGEST_SHED_MAX_FACTOR``; two calm seconds lower it by one. While
-  N > 1 a process keeps the first sample it sees of each connection and then
-  every Nth, and answers the others before any work, so what it keeps is
-  spread over every call. Counters in a report are cumulative: the kept
-  samples give the same totals, and rates over N intervals, so the detectors
-  still open and close issues, a few intervals later.
+  long is answered at once. (granian must hand requests to Python to be
+  seen waiting: ``--blocking-threads`` above the slots plus the queue, 16 in
+  the documented commands; with one thread the queue is granian's, out of
+  sight.)
+* **Samples instead of refusing at random.** A standing queue (the shortest
+  wait of a second above a tenth of the deadline) or a refused request
+  doubles the *sampling factor* N, up to ``INGEST_SHED_MAX_FACTOR``; two calm
+  seconds lower it by one. While N > 1 a process keeps the first sample it
+  sees of each connection and then every Nth, and answers the others before
+  any work, so what it keeps is spread over every call. Counters in a report
+  are cumulative: the kept samples give the same totals, and rates over N
+  intervals, so the detectors still open and close issues, a few intervals
+  later.
+* **Slows down while the backlog is past its bound.** The queued sink reads
+  the Redis stream's length and the age of its oldest unstored sample with
+  every batch it forwards. Past ``INGEST_BACKLOG_MAX`` or
+  ``INGEST_BACKLOG_MAX_AGE_SECONDS``, each accepted request holds its slot a
+  little longer (a *pace*, doubled each second the backlog stays over, halved
+  each second it is under), which hands the CPU to the ingest worker: the
+  accepted rate falls to the stored rate instead of the stream growing
+  without bound. Clients that wait for their answer slow down with it; the
+  SDK's, which send on a clock, queue up, and the queue's pressure turns into
+  sampling.
 * **Says so in a way the SDK understands.** A sample not kept is answered
   ``429`` with ``error_code`` ``quota_exceeded``: the SDK does not retry
   that code and goes on sending its next samples. Nothing is answered 2xx
@@ -60,6 +70,10 @@ WINDOW_SECONDS = 1.0
 # Backlog figures older than this are not evidence of anything (Redis away,
 # or no batch forwarded lately because nothing arrives).
 _BACKLOG_FRESH_SECONDS = 5.0
+# The pace while the backlog is over its bound: from the first, doubled up to
+# the last, seconds per accepted request.
+_PACE_FIRST_S = 0.0005
+_PACE_MAX_S = 0.05
 # Connections remembered while sampling; beyond, the count starts again.
 _SEEN_LIMIT = 200_000
 _CONNECTION_KEY = b'"connectionId"'
@@ -96,6 +110,7 @@ class Controller:
         self._calm = 0
         self.backlog = (0, 0.0)
         self._backlog_at = float("-inf")
+        self.pace_s = 0.0
 
     # ------------------------------------------------------------ sampling
 
@@ -138,6 +153,10 @@ class Controller:
         return True
 
     def release(self) -> None:
+        if self.pace_s:
+            # Hold the slot: the CPU this process does not take goes to the
+            # ingest worker.
+            time.sleep(self.pace_s)
         self._slots.release()
 
     def _waited(self, seconds: float) -> None:
@@ -170,7 +189,11 @@ class Controller:
             if now < self._window_end:
                 return
             standing = self._min_wait != float("inf") and self._min_wait > self.target_s
-            pressure = standing or self._refused > 0 or self.backlog_over(now)
+            pressure = standing or self._refused > 0
+            if self.backlog_over(now):
+                self.pace_s = min(_PACE_MAX_S, max(_PACE_FIRST_S, self.pace_s * 2))
+            elif self.pace_s:
+                self.pace_s = self.pace_s / 2 if self.pace_s > _PACE_FIRST_S else 0.0
             before = self.factor
             if pressure:
                 self._calm = 0
@@ -187,6 +210,7 @@ class Controller:
             self._window_end = now + WINDOW_SECONDS
         if self.factor != before:
             metrics.INGEST_SHED_FACTOR.set(self.factor)
+        metrics.INGEST_PACE.set(self.pace_s)
 
 
 @functools.cache

@@ -98,12 +98,38 @@ def test_a_standing_queue_is_pressure_but_a_short_wait_is_not():
     assert gate.factor == 2
 
 
-@pytest.mark.parametrize(("length", "age_s", "factor"), [(10, 0.5, 1), (100, 0.5, 2), (10, 3.0, 2)])
-def test_a_backlog_past_its_bound_is_pressure(length, age_s, factor):
+@pytest.mark.parametrize(
+    ("length", "age_s", "paced"), [(10, 0.5, False), (100, 0.5, True), (10, 3.0, True)]
+)
+def test_a_backlog_past_its_bound_paces_the_accepted_requests(length, age_s, paced):
     gate = controller(backlog_max=100, backlog_max_age_s=3.0)
     gate.backlog_seen(length, age_s)
     next_window(gate)
-    assert gate.factor == factor
+    assert (gate.pace_s > 0) is paced
+    assert gate.factor == 1  # the backlog slows accepting down; sampling is the queue's
+
+
+def test_the_pace_grows_while_the_backlog_stays_over_and_goes_once_it_is_under():
+    gate = controller(backlog_max=100)
+    gate.backlog_seen(100, 0.0)
+    next_window(gate)
+    first = gate.pace_s
+    next_window(gate)
+    assert gate.pace_s == 2 * first
+
+    gate.backlog_seen(10, 0.0)
+    for _ in range(3):
+        next_window(gate)
+    assert gate.pace_s == 0
+
+
+def test_a_paced_request_holds_its_slot_for_the_pace():
+    gate = controller(slots=1)
+    gate.pace_s = 0.05
+    assert gate.admit()
+    started = time.monotonic()
+    gate.release()
+    assert time.monotonic() - started >= 0.05
 
 
 def test_sampling_keeps_the_first_and_then_every_nth_sample_of_each_connection():
@@ -241,7 +267,7 @@ def test_the_queued_sink_reads_its_backlog_from_redis_with_every_batch(
         length, age_s = gate.backlog
         assert length == 2 and 0 <= age_s < 60
         next_window(gate)
-        assert gate.factor == 2  # two unstored samples: at its bound
+        assert gate.pace_s > 0  # two unstored samples: at its bound
     finally:
         current_sink().close()
         redis_client().delete(stream)
