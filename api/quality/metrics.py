@@ -255,7 +255,7 @@ def _interval(
     if dt <= limit_s:
         return dt, True, dt
     last = prev.get("gap") if prev is not None else None
-    cadence = bool(last) and abs(dt - last) <= 0.25 * last and dt <= _CADENCE_MAX_S
+    cadence = last is not None and abs(dt - last) <= 0.25 * last and dt <= _CADENCE_MAX_S
     return (dt if cadence else None), True, dt
 
 
