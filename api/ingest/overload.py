@@ -18,12 +18,12 @@ is answered in time (docs/scaling.md, "Overload"). So each web process:
 * **Samples instead of refusing at random.** A standing queue (the shortest
   wait of a second above a tenth of the deadline) or a refused request
   doubles the *sampling factor* N, up to ``INGEST_SHED_MAX_FACTOR``; two calm
-  seconds lower it by one. While N > 1 a process keeps the first sample it
-  sees of each connection and then every Nth, and answers the others before
-  any work, so what it keeps is spread over every call. Counters in a report
-  are cumulative: the kept samples give the same totals, and rates over N
-  intervals, so the detectors still open and close issues, a few intervals
-  later.
+  seconds lower it by one. While N > 1 a process keeps, of each connection,
+  two samples in a row out of every 2N, from the first it sees, and answers
+  the others before any work, so what it keeps is spread over every call.
+  Counters in a report are cumulative, so the kept samples give the same
+  totals; each kept pair gives the rates of one interval, so the detectors
+  still open and close issues, N intervals later at most.
 * **Slows down while the backlog is past its bound.** The queued sink reads
   the Redis stream's length and the age of its oldest unstored sample with
   every batch it forwards. Past ``INGEST_BACKLOG_MAX`` or
@@ -116,7 +116,9 @@ class Controller:
 
     def keep(self, connection_key: bytes) -> bool:
         """Whether to keep this sample of the connection while sampling:
-        the first one seen, then every ``factor``-th."""
+        two in a row out of every ``2 × factor``, from the first one seen.
+        Two in a row, because a rate needs the report of the interval
+        before (api.quality.metrics computes none over a longer gap)."""
         factor = self.factor
         if factor <= 1:
             return True
@@ -124,7 +126,7 @@ class Controller:
         if len(self._seen) >= _SEEN_LIMIT:
             self._seen.clear()
         self._seen[connection_key] = seen + 1
-        return seen % factor == 0
+        return seen % (2 * factor) < 2
 
     # ----------------------------------------------------------- admission
 

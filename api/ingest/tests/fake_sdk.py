@@ -62,16 +62,18 @@ def stats_report(*, candidate_pair: bool = True) -> dict[str, Any]:
     return data
 
 
-def next_report(data: dict[str, Any], *, candidate_type: str | None = None) -> dict[str, Any]:
-    """The report one interval later (a new sample, not a retry of this
-    one), optionally over a candidate pair of another type."""
+def next_report(
+    data: dict[str, Any], *, candidate_type: str | None = None, seconds: float = 10.0
+) -> dict[str, Any]:
+    """The report ``seconds`` later (one interval: a new sample, not a retry
+    of this one), optionally over a candidate pair of another type."""
     data = copy.deepcopy(data)
     reports = [data["connection"]]
     for kind in ("audio", "video"):
         reports += data[kind]["inbound"] + data[kind]["outbound"]
     for report in reports:
         if "timestamp" in report:
-            report["timestamp"] += 10_000
+            report["timestamp"] += round(seconds * 1000)
     if candidate_type is not None:
         data["connection"]["local"]["candidateType"] = candidate_type
     return data
