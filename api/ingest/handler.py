@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 
 from django.core.handlers.wsgi import WSGIHandler
 from django.test.utils import override_settings
+from django.urls import ResolverMatch
 
 from api.common.views import OPS_PATHS
 from api.ingest import overload
@@ -34,6 +35,19 @@ _STATS_PATHS = frozenset({"/v1/stats", "/stats"})
 
 
 class SdkHandler(WSGIHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        # path → its match: the lane serves a handful of fixed paths (is_lean),
+        # and resolving one tried the project's patterns in order each time.
+        self._matches: dict[str, ResolverMatch] = {}
+
+    def resolve_request(self, request) -> ResolverMatch:
+        match = self._matches.get(request.path_info)
+        if match is None:
+            match = self._matches[request.path_info] = super().resolve_request(request)
+        request.resolver_match = match
+        return match
+
     def load_middleware(self, is_async: bool = False) -> None:
         # Django builds the middleware chain from settings.MIDDLEWARE once,
         # here, at start-up; this handler builds it from the SDK's list.
