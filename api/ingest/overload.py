@@ -16,9 +16,11 @@ is answered in time (docs/scaling.md, "Overload"). So each web process:
   the documented commands; with one thread the queue is granian's, out of
   sight.)
 * **Samples instead of refusing at random.** A standing queue (the shortest
-  wait of a second above a tenth of the deadline) or a refused request
-  doubles the *sampling factor* N, up to ``INGEST_SHED_MAX_FACTOR``; two calm
-  seconds lower it by one. While N > 1 a process keeps, of each connection,
+  wait of a second above a tenth of the deadline) or more than one refusal
+  in fifty raises the *sampling factor* N to what brings the kept samples
+  down to what the slots served that second (arrived ÷ 0.9 × served, and at
+  least one more), up to ``INGEST_SHED_MAX_FACTOR``; two calm seconds lower
+  it by one. While N > 1 a process keeps, of each connection,
   two samples in a row out of every 2N, from the first it sees, and answers
   the others before any work, so what it keeps is spread over every call.
   Counters in a report are cumulative, so the kept samples give the same
@@ -48,6 +50,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -107,6 +110,9 @@ class Controller:
         self._window_end = time.monotonic() + WINDOW_SECONDS
         self._min_wait = float("inf")
         self._refused = 0
+        # Stats requests that reached this process / ran in a slot, this second.
+        self._arrived = 0
+        self._served = 0
         self._calm = 0
         self.backlog = (0, 0.0)
         self._backlog_at = float("-inf")
@@ -159,6 +165,7 @@ class Controller:
             # Hold the slot: the CPU this process does not take goes to the
             # ingest worker.
             time.sleep(self.pace_s)
+        self._served += 1
         self._slots.release()
 
     def _waited(self, seconds: float) -> None:
@@ -180,6 +187,14 @@ class Controller:
 
     # ---------------------------------------------------------- the factor
 
+    def _factor_needed(self) -> int:
+        """The factor that brings what is kept down to what the slots
+        served in the last second (with a tenth to spare), and at least
+        one more than now."""
+        if not self._served:
+            return self.factor * 2
+        return max(self.factor + 1, math.ceil(self._arrived / (0.9 * self._served)))
+
     def tick(self) -> None:
         """Close the window once a second: raise or lower the factor."""
         now = time.monotonic()
@@ -191,7 +206,9 @@ class Controller:
             if now < self._window_end:
                 return
             standing = self._min_wait != float("inf") and self._min_wait > self.target_s
-            pressure = standing or self._refused > 0
+            # A refusal now and then is a burst; more than a few in a
+            # hundred is a load the slots cannot take.
+            pressure = standing or self._refused > max(2, self._arrived // 50)
             if self.backlog_over(now):
                 self.pace_s = min(_PACE_MAX_S, max(_PACE_FIRST_S, self.pace_s * 2))
             elif self.pace_s:
@@ -199,7 +216,7 @@ class Controller:
             before = self.factor
             if pressure:
                 self._calm = 0
-                self.factor = min(self.max_factor, self.factor * 2)
+                self.factor = min(self.max_factor, self._factor_needed())
             else:
                 self._calm += 1
                 if self.factor > 1 and self._calm >= 2:
@@ -208,7 +225,7 @@ class Controller:
             if self.factor == 1 and before > 1:
                 self._seen.clear()
             self._min_wait = float("inf")
-            self._refused = 0
+            self._refused = self._arrived = self._served = 0
             self._window_end = now + WINDOW_SECONDS
         if self.factor != before:
             metrics.INGEST_SHED_FACTOR.set(self.factor)
@@ -274,6 +291,7 @@ def stats_lane(app: Callable, environ: dict, start_response: Callable) -> Iterab
     queue."""
     gate = controller()
     gate.tick()
+    gate._arrived += 1
     if gate.factor > 1:
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)

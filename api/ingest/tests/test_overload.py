@@ -64,26 +64,40 @@ def post_stats(alice, link, report, **headers):
 # ------------------------------------------------------------ the factor
 
 
-def test_pressure_doubles_the_factor_and_calm_lowers_it_slowly():
-    gate = controller()
-    gate._refused = 1
+def second(gate: overload.Controller, *, arrived: int, served: int, refused: int) -> None:
+    """One second of the process's life, then the window's close."""
+    gate._arrived, gate._served, gate._refused = arrived, served, refused
     next_window(gate)
-    assert gate.factor == 2
-    gate._refused = 1
-    next_window(gate)
-    assert gate.factor == 4
 
-    next_window(gate)  # one calm second: unchanged
-    assert gate.factor == 4
-    next_window(gate)  # two: one less
+
+def test_overload_sets_the_factor_to_what_the_slots_served():
+    gate = controller()
+    # Twice what it could serve arrived: keep one in three (with room).
+    second(gate, arrived=2000, served=1000, refused=900)
     assert gate.factor == 3
+
+
+def test_a_factor_that_still_refuses_goes_up_and_calm_lowers_it_slowly():
+    gate = controller()
+    second(gate, arrived=2000, served=1000, refused=900)
+    second(gate, arrived=2000, served=600, refused=100)
+    assert gate.factor == 4  # 2000 / (0.9 × 600)
+
+    second(gate, arrived=2000, served=500, refused=0)  # one calm second
+    assert gate.factor == 4
+    second(gate, arrived=2000, served=500, refused=0)  # two: one less
+    assert gate.factor == 3
+
+
+def test_a_refusal_now_and_then_is_a_burst_not_overload():
+    gate = controller()
+    second(gate, arrived=1000, served=1000, refused=5)
+    assert gate.factor == 1
 
 
 def test_the_factor_stops_at_its_maximum():
     gate = controller(max_factor=8)
-    for _ in range(6):
-        gate._refused = 1
-        next_window(gate)
+    second(gate, arrived=100_000, served=10, refused=99_000)
     assert gate.factor == 8
 
 
@@ -153,13 +167,12 @@ def test_a_full_queue_answers_at_once():
     gate.release()
 
 
-def test_a_wait_past_the_deadline_is_refused_and_counts_as_pressure():
+def test_a_wait_past_the_deadline_is_refused_and_counts():
     gate = controller(slots=1, queue=4, wait_s=0.05)
     assert gate.admit()
     assert not gate.admit()
     gate.release()
-    next_window(gate)
-    assert gate.factor == 2
+    assert gate._refused == 1
 
 
 def test_a_waiting_request_runs_as_soon_as_a_slot_is_free():
