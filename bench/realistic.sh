@@ -28,4 +28,4 @@ cd "$ROOT"
 $PY bench/load.py realistic --api-key "$BENCH_API_KEY" --url "http://127.0.0.1:$PORT/v1" \
   --conferences "$CONFS" --participants "$PARTS" --interval "$INTERVAL" --duration "$SECONDS_RUN" \
   "${PIDS[@]}" --verify --verify-wait 120 --json "$OUT/$STAMP-realistic-$SINK.json"
-if [ "$SINK" = queued ]; then tail -3 /tmp/pm-bench-worker.log; fi
+if [ "$SINK" = queued ]; then tail -3 "$WORKER_LOG"; fi
