@@ -45,7 +45,9 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from open_loop import (  # noqa: E402
+    CHROME_CONNECTIONS_PER_HOST,
     Backlog,
+    Deadlines,
     Pool,
     StatsTally,
     percentiles,
@@ -462,19 +464,24 @@ async def sdk(args) -> dict:
     if set(told) - {int(args.interval * 1000)}:
         print(f"the server told other stats intervals (ms → participants): {dict(told)}")
     loop = asyncio.get_running_loop()
-    pools = {p.user: Pool(host, port, args.browser_connections) for p in people}
+    deadlines = Deadlines()
+    pools = {p.user: Pool(host, port, deadlines, args.browser_connections) for p in people}
     started = time.monotonic()
     deadline = started + args.duration
-    tally = StatsTally(host, port, f"{prefix}/stats", started)
+    tally = StatsTally(host, port, f"{prefix}/{args.path}", started)
     backlog = Backlog(started)
     backlog.start()
     meter = CpuMeter(args.server_pid)
     first_lossy: dict[str, float] = {}
+    lag_ms: list[float] = []
 
     def tick(p: Participant, at: float, interval: float) -> None:
         # setInterval: the next tick is due whatever became of this one's requests.
         if at >= deadline:
             return
+        # How late the generator is on its own schedule: if it falls behind,
+        # the offered rate and the latencies are the generator's, not the server's.
+        lag_ms.append((loop.time() - at) * 1000)
         lossy = p.user in impaired and at - started >= loss_from
         if lossy:
             first_lossy.setdefault(p.user, time.time())
@@ -533,8 +540,10 @@ async def sdk(args) -> dict:
     end_statuses = Counter(await asyncio.gather(*ended))
     for pool in pools.values():
         pool.close()
+    deadlines.stop()
 
     return _sdk_report(args, people, tally, backlog.rows, cpu, run) | {
+        "generator_schedule_lag": percentiles(lag_ms),
         "setup": summary(setup_rec, None)["endpoints"],
         "end_call_statuses": dict(end_statuses),
         "stats_interval_ms_told": {str(k): v for k, v in told.items()},
@@ -576,6 +585,13 @@ def _sdk_report(
         "connections": sum(len(p.connections) for p in people),
         "interval_s": args.interval,
         "duration_s": args.duration,
+        "scheduled_stats_per_s": round(
+            sum(
+                len(p.connections) * 1000 / (p.stats_interval_ms or args.interval * 1000)
+                for p in people
+            ),
+            1,
+        ),
         "offered_stats_per_s": round(sum(r[0] for r in in_window) / args.duration, 1),
         "retries_sent": tally.retries,
         "first_attempt": dict(tally.first.most_common()),
@@ -871,7 +887,7 @@ def main() -> None:
     parser.add_argument(
         "--browser-connections",
         type=int,
-        default=6,
+        default=CHROME_CONNECTIONS_PER_HOST,
         help="HTTP connections per participant, Chrome's per-host limit (sdk)",
     )
     parser.add_argument("--clients", type=int, default=64, help="wrk connections (saturate)")
@@ -883,7 +899,10 @@ def main() -> None:
         help="SDK connections whose stats wrk posts (saturate)",
     )
     parser.add_argument(
-        "--path", default="stats", help="endpoint wrk hits (saturate): stats or noop"
+        "--path",
+        default="stats",
+        help="endpoint the stats go to (saturate, sdk): stats, or bench/noop to measure the"
+        " generator against a route that does nothing",
     )
     parser.add_argument(
         "--server-pid",
