@@ -460,6 +460,10 @@ async def sdk(args) -> dict:
     setup_rec = Recorder()
     loss_from = args.duration / 3 if args.loss_from is None else args.loss_from
     people, impaired, run = await mesh_setup(args, setup_rec, loss_from)
+    if args.verify:
+        # Django's start-up in the issue watcher's thread would hold the
+        # GIL for a second of the run; have it done before.
+        _django()
     told = Counter(p.stats_interval_ms for p in people)
     if set(told) - {int(args.interval * 1000)}:
         print(f"the server told other stats intervals (ms → participants): {dict(told)}")
