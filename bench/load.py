@@ -525,8 +525,8 @@ async def sdk(args) -> dict:
         )
     cpu = meter.report()
     # Retries and answers still due: the SDK's longest chain is ~63 s + 10 s.
-    while tally.pending and time.monotonic() < drain_until:
-        await asyncio.sleep(0.2)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(tally.settled.wait(), timeout=args.drain)
     tally.retrying = False
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(watch_task, timeout=max(0.0, drain_until - time.monotonic()) + 1)

@@ -141,7 +141,8 @@ class Conn(asyncio.Protocol):
                 return
         else:
             at = head.find(b"content-length:")
-            length = int(head[at + 15 : head.find(b"\r\n", at)]) if at >= 0 else 0
+            end = head.find(b"\r\n", at)
+            length = int(head[at + 15 : end if end > 0 else len(head)]) if at >= 0 else 0
             if len(self.buffer) < body_start + length:
                 return
             body = bytes(self.buffer[body_start : body_start + length])
@@ -289,6 +290,9 @@ class StatsTally:
         self.started = started
         self.retrying = True
         self.pending = 0
+        # Set while no sample waits for an answer or a retry: the end of a drain.
+        self.settled = asyncio.Event()
+        self.settled.set()
         self.sent = 0
         self.retries = 0
         self.first: Counter = Counter()
@@ -308,6 +312,7 @@ class StatsTally:
         now = time.monotonic()
         self.sent += 1
         self.pending += 1
+        self.settled.clear()
         self._second(now)[0] += 1
         self._attempt(Sample(pool, body, now), now)
 
@@ -379,6 +384,8 @@ class StatsTally:
     def _settle(self, fate: str) -> None:
         self.final[fate] += 1
         self.pending -= 1
+        if not self.pending:
+            self.settled.set()
 
 
 class Backlog(threading.Thread):
