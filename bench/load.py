@@ -476,6 +476,8 @@ async def sdk(args) -> dict:
     backlog = Backlog(started)
     backlog.start()
     meter = CpuMeter(args.server_pid)
+    times_before = os.times()
+    overflows_before = listen_overflows()
     first_lossy: dict[str, float] = {}
     lag_ms: list[float] = []
 
@@ -524,6 +526,12 @@ async def sdk(args) -> dict:
             flush=True,
         )
     cpu = meter.report()
+    times = os.times()
+    # Most of a request's cost is the kernel's (loopback TCP): user and system apart.
+    generator_cpu_s = {
+        "user": round(times.user - times_before.user, 2),
+        "system": round(times.system - times_before.system, 2),
+    }
     # Retries and answers still due: the SDK's longest chain is ~63 s + 10 s.
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(tally.settled.wait(), timeout=args.drain)
@@ -548,12 +556,25 @@ async def sdk(args) -> dict:
 
     return _sdk_report(args, people, tally, backlog.rows, cpu, run) | {
         "generator_schedule_lag": percentiles(lag_ms),
+        "generator_cpu_s": generator_cpu_s,
+        "listen_queue_overflows": listen_overflows() - overflows_before,
         "setup": summary(setup_rec, None)["endpoints"],
         "end_call_statuses": dict(end_statuses),
         "stats_interval_ms_told": {str(k): v for k, v in told.items()},
         "impaired_users": sorted(impaired),
         "live_detection": live_detection(impaired, first_lossy, seen_issue, args.interval),
     }
+
+
+def listen_overflows() -> int:
+    """The kernel's count of connections dropped because a listen queue was
+    full (machine-wide): a client then sees its connection hang for seconds
+    of SYN retransmits, which reads as a slow server."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=True):
+        if names.startswith("TcpExt:"):
+            return int(dict(zip(names.split(), values.split(), strict=True))["ListenOverflows"])
+    return 0
 
 
 def _sdk_report(

@@ -109,6 +109,18 @@ class StatsSynth:
             )
             for path, base, increment in self.fields
         ]
+        # Packets sent per captured interval, by kind: the base of the remote loss.
+        self.sent_increment = {
+            kind: next(
+                (
+                    increment
+                    for path, _, increment in self.fields
+                    if path[:2] == (kind, "outbound") and path[-1] == "packetsSent"
+                ),
+                0.0,
+            )
+            for kind in ("audio", "video")
+        }
 
     def _container(self, path: tuple) -> Any:
         node = self.report
@@ -152,17 +164,11 @@ class StatsSynth:
                 self.report.get("remote", {}).get(kind, {}).get("inbound", [])
             ):
                 key = ("remote", kind, index)
-                sent = self._sent_increment(kind) * self.scale
+                sent = self.sent_increment[kind] * self.scale
                 self.lost[key] = self.lost.get(key, 0.0) + sent * remote_loss
                 remote["fractionLost"] = remote_loss
                 remote["packetsLost"] = int(self.lost[key])
         return self.report
-
-    def _sent_increment(self, kind: str) -> float:
-        for path, _, increment in self.fields:
-            if path[:2] == (kind, "outbound") and path[-1] == "packetsSent":
-                return increment
-        return 0.0
 
     def body(self, *, token: str, peer_id: str, connection_id: str, loss: float = 0.0) -> bytes:
         return orjson.dumps(
