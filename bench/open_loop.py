@@ -407,8 +407,10 @@ class Backlog(threading.Thread):
         self.halt = threading.Event()
         self.rows: list[dict] = []
         self.stream = os.environ.get("INGEST_STREAM", "pm:stats")
-        host = os.environ.get("REDIS_HOST")
-        # As the server reads it: a bare host means its port 6379, db 0.
+        # The server's sink, read as the server reads it (direct unless
+        # queued): a stream left in Redis by an earlier queued run is not
+        # this run's backlog. A bare REDIS_HOST means its port 6379, db 0.
+        host = os.environ.get("REDIS_HOST") if os.environ.get("INGEST_SINK") == "queued" else None
         self.redis_url = host if not host or "://" in host else f"redis://{host}:6379/0"
         self.database_url = os.environ["DATABASE_URL"]
 
