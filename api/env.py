@@ -212,6 +212,13 @@ class Config:
     )
     ingest_spool_fsync_seconds: float = variable("INGEST_SPOOL_FSYNC_SECONDS", number, 1.0)
     ingest_spool_resend_seconds: float = variable("INGEST_SPOOL_RESEND_SECONDS", number, 60.0)
+    # Overload control of /v1/stats (api.ingest.overload, docs/scaling.md).
+    ingest_stats_concurrency: int = variable("INGEST_STATS_CONCURRENCY", count, 0)
+    ingest_stats_queue: int = variable("INGEST_STATS_QUEUE", count, 12)
+    ingest_stats_wait_ms: int = variable("INGEST_STATS_WAIT_MS", count, 500)
+    ingest_shed_max_factor: int = variable("INGEST_SHED_MAX_FACTOR", count, 16)
+    ingest_backlog_max: int = variable("INGEST_BACKLOG_MAX", count, 50_000)
+    ingest_backlog_max_age_seconds: float = variable("INGEST_BACKLOG_MAX_AGE_SECONDS", number, 3.0)
     # Where the detectors keep their state (api.quality.state).
     quality_state: str = variable("QUALITY_STATE", one_of("auto", "redis", "memory"), "auto")
     # Production behind a proxy (docs/deploy.md).

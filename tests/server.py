@@ -183,7 +183,7 @@ def granian(port: int, env: dict[str, str], *, workers: int = 1) -> Server:
             "--workers",
             str(workers),
             "--blocking-threads",
-            "2",
+            "16",
         ],
         env,
         port,
@@ -192,12 +192,17 @@ def granian(port: int, env: dict[str, str], *, workers: int = 1) -> Server:
 
 
 def call_replay(
-    server: Server, call: dict, *, headers: dict[str, str] | None = None
+    server: Server,
+    call: dict,
+    *,
+    headers: dict[str, str] | None = None,
+    mapping: dict[str, str] | None = None,
 ) -> list[tuple[dict, Response]]:
     """Send every request of a captured SDK call, as the SDK sent it (its
     api key included: the server needs an app with it), with the tokens and
-    ids this server answers in place of the recorded ones."""
-    mapping: dict[str, str] = {}
+    ids this server answers in place of the recorded ones (kept in
+    ``mapping``, recorded → this server's, when one is given)."""
+    mapping = {} if mapping is None else mapping
     exchanges = []
     for request in call["requests"]:
         body = placeholders_replace(copy.deepcopy(request["body"]), mapping)
@@ -221,6 +226,25 @@ def call_replay(
                     mapping[answer[key]] = mine[key]
         exchanges.append((request, response))
     return exchanges
+
+
+def report_later(data: dict, step: int) -> dict:
+    """The report ``step`` intervals later (a new sample, not a retry)."""
+    data = copy.deepcopy(data)
+
+    def bump(value):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "timestamp" and isinstance(item, int | float):
+                    value[key] = item + 10_000 * step
+                else:
+                    bump(item)
+        elif isinstance(value, list):
+            for item in value:
+                bump(item)
+
+    bump(data)
+    return data
 
 
 @contextlib.contextmanager

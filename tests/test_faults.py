@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CAPTURED_API_KEY, SDK_PAYLOADS, placeholders_replace
-from tests.server import Server, base_environment, granian, manage
+from tests.server import Server, base_environment, granian, manage, report_later
 
 pytestmark = pytest.mark.postgres
 
@@ -170,25 +170,6 @@ def sdk_send(method: str, path: str, body: dict, origin: str) -> tuple[int, byte
         pause = min(pause * 2, 0.5)
 
 
-def _bumped(data: dict, step: int) -> dict:
-    """The report ``step`` intervals later (a new sample, not a retry)."""
-    data = copy.deepcopy(data)
-
-    def bump(value):
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if key == "timestamp" and isinstance(item, int | float):
-                    value[key] = item + 10_000 * step
-                else:
-                    bump(item)
-        elif isinstance(value, list):
-            for item in value:
-                bump(item)
-
-    bump(data)
-    return data
-
-
 def replay_with_fault(stack: Stack, fault, *, conference: str) -> tuple[list[str], int]:
     """Replay the captured call (under its own conference id); after its
     last captured stats request, send EXTRA_SAMPLES more samples of that
@@ -221,7 +202,7 @@ def replay_with_fault(stack: Stack, fault, *, conference: str) -> tuple[list[str
             for step in range(1, EXTRA_SAMPLES + 1):
                 if step == EXTRA_SAMPLES // 2:
                     fault()
-                extra = {**body, "data": _bumped(body["data"], step)}
+                extra = {**body, "data": report_later(body["data"], step)}
                 status, raw = sdk_send("POST", "/v1/stats", extra, request["origin"])
                 assert status == 200, raw
                 accepted += 1

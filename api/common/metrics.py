@@ -94,6 +94,18 @@ STATS_STORED = Counter(
 STATS_DUPLICATES = Counter(
     "pm_stats_samples_duplicate", "Stats samples found already stored (a retry, a redelivery)."
 )
+INGEST_SHED_FACTOR = Gauge(
+    "pm_ingest_shed_factor",
+    "The stats sampling factor of the web processes under overload (1: every sample kept; "
+    "N: one in N of each connection, api.ingest.overload).",
+    multiprocess_mode="max",
+)
+INGEST_PACE = Gauge(
+    "pm_ingest_pace_seconds",
+    "How long each accepted stats request holds its slot while the queued sink's backlog is "
+    "past its bound (api.ingest.overload).",
+    multiprocess_mode="max",
+)
 WORKER_BATCH_SIZE = Histogram(
     "pm_ingest_worker_batch_size",
     "Messages per batch the ingest worker stored.",

@@ -25,6 +25,7 @@ fields leave events and reports.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -48,6 +49,15 @@ def address_scrub(value: str, *, mode: str, secret: str) -> str:
     ``….local`` name, a URL without an address) unchanged."""
     if mode == KEEP:
         return value
+    return _address_scrubbed(value, mode, secret)
+
+
+# Every stats report of a connection names the same few candidate
+# addresses: parsing each with ipaddress cost more than the rest of the
+# scrubbing. The cache is bounded (a few MB at most), keyed by the secret
+# too, and holds addresses as sent in this process's memory only.
+@functools.lru_cache(maxsize=65_536)
+def _address_scrubbed(value: str, mode: str, secret: str) -> str:
     try:
         address = ipaddress.ip_address(value.strip("[]"))
     except ValueError:
@@ -107,8 +117,10 @@ def data_scrub(value: Any, *, mode: str, secret: str) -> Any:
                 elif key == "sdp" or "a=ice-pwd" in item or "a=candidate" in item:
                     item = sdp_scrub(item, mode=mode, secret=secret)
                 result[key] = item
-            else:
+            elif isinstance(item, dict | list):
                 result[key] = data_scrub(item, mode=mode, secret=secret)
+            else:
+                result[key] = item  # a number, a boolean, null
         return result
     if isinstance(value, list):
         return [data_scrub(item, mode=mode, secret=secret) for item in value]

@@ -20,6 +20,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.test.utils import override_settings
 
 from api.common.views import OPS_PATHS
+from api.ingest import overload
 from api.ingest.urls import SDK_PATHS
 
 SDK_MIDDLEWARE = [
@@ -29,6 +30,7 @@ SDK_MIDDLEWARE = [
 ]
 _SDK_METHODS = frozenset({"POST", "PUT", "OPTIONS"})
 _OPS_METHODS = frozenset({"GET", "HEAD"})
+_STATS_PATHS = frozenset({"/v1/stats", "/stats"})
 
 
 class SdkHandler(WSGIHandler):
@@ -61,7 +63,12 @@ def with_sdk_lane(full: WSGIHandler) -> Callable:
     sdk = SdkHandler()
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if is_lean(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")):
+        method = environ.get("REQUEST_METHOD", "")
+        path = environ.get("PATH_INFO", "")
+        if is_lean(method, path):
+            if method == "POST" and path in _STATS_PATHS:
+                # Behind the bounded queue and the sampling (api.ingest.overload).
+                return overload.stats_lane(sdk, environ, start_response)
             return sdk(environ, start_response)
         return full(environ, start_response)
 

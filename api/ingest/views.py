@@ -30,7 +30,7 @@ from api.common.logs import app_identified
 from api.common.time import back_dated, iso
 from api.common.views import error_response
 from api.events.models import GenericEvent
-from api.ingest import budget, services, tokens
+from api.ingest import budget, overload, services, tokens
 from api.ingest.body import (
     body_parse,
     delta_ms,
@@ -136,9 +136,14 @@ def initialize(request: HttpRequest) -> HttpResponse:
     return json_response(
         {
             "token": token,
-            # Longer while the app is over its stats budget (api.ingest.budget).
-            "getStatsInterval": budget.stats_interval_for(
-                app_id=app.pk, interval_ms=int(app.interval)
+            # Longer while the app is over its stats budget (api.ingest.budget),
+            # or while this process samples under overload (api.ingest.overload).
+            "getStatsInterval": min(
+                600_000,
+                max(
+                    budget.stats_interval_for(app_id=app.pk, interval_ms=int(app.interval)),
+                    overload.stats_interval(int(app.interval)),
+                ),
             ),
             "batchConnectionEvents": False,
             "time": clock.now().timestamp(),

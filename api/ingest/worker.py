@@ -63,7 +63,7 @@ class WorkerStats:
     started: float = field(default_factory=time.monotonic)
 
 
-def _to_store(sample: QueuedSample) -> SampleToStore:
+def _to_store(sample: QueuedSample, raw: bytes) -> SampleToStore:
     state = sample.state
     return SampleToStore(
         id=sample.sample_id,
@@ -74,7 +74,7 @@ def _to_store(sample: QueuedSample) -> SampleToStore:
             created_at=sample.at,
         ),
         digest=sample.digest,
-        stored=report_compress(sample.raw),
+        stored=report_compress(raw),
     )
 
 
@@ -89,7 +89,10 @@ def _sample_analysed(sample: QueuedSample, data: dict) -> list[tuple]:
     """The work after a new sample was stored: its metric rows (returned,
     for the batch's one INSERT), its connection type, its detectors.
     ``data`` is the report as stored (parsed once, by the scrubbing)."""
-    state = replace(sample.state, type=_types_seen.get(sample.connection_id, sample.state.type))
+    state = sample.state
+    seen = _types_seen.get(sample.connection_id)
+    if seen is not None and seen != state.type:
+        state = replace(state, type=seen)
     context = sample_context(
         state=state,
         connection_id=sample.connection_id,
@@ -121,11 +124,11 @@ def batch_store(samples: list[QueuedSample]) -> tuple[int, int]:
     existing = set(Connection.objects.filter(pk__in=wanted).values_list("pk", flat=True))
     # Addresses scrubbed as each app says, before anything is stored; the
     # parsed report goes on to the analysis.
-    kept: list[tuple[QueuedSample, dict]] = []
+    kept: list[tuple[QueuedSample, dict, bytes]] = []
     for s in samples:
         if s.connection_id in existing:
             data, raw = report_private(s.state.app_id, s.raw)
-            kept.append((replace(s, raw=raw), data))
+            kept.append((s, data, raw))
     dropped = len(samples) - len(kept)
     if dropped:
         logger.error(
@@ -137,12 +140,12 @@ def batch_store(samples: list[QueuedSample]) -> tuple[int, int]:
     # after the commit (nothing kept if the batch fails and is retried).
     owners = [
         (s.connection_id, s.state.conference_id, s.state.participant_id, s.state.peer_id)
-        for s, _ in kept
+        for s, _, _ in kept
     ]
     with quality.samples_batch(owners), transaction.atomic():
-        new_ids = samples_insert([_to_store(s) for s, _ in kept])
+        new_ids = samples_insert([_to_store(s, raw) for s, _, raw in kept])
         rows: list[tuple] = []
-        for sample, data in kept:
+        for sample, data, _ in kept:
             if sample.sample_id in new_ids:
                 rows += _sample_analysed(sample, data)
         rows_insert(model=TrackMetric, columns=quality.METRIC_COLUMNS, rows=rows)

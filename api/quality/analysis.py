@@ -245,6 +245,8 @@ def sample_detect(analysis: Analysis) -> list[IssueChange]:
         events_changed = bool(transitions) or seeded_events
         transitions += streams_detect(state=state, extraction=extraction, marks=marks)
         live.STATE.connection_save(state, events=events_changed)
+        if not transitions:
+            return []
         scope = IssueScope(
             app_id=context.app_id,
             conference_id=context.conference_id,
@@ -252,8 +254,6 @@ def sample_detect(analysis: Analysis) -> list[IssueChange]:
             participant_id=context.participant_id,
             connection_id=context.connection_id,
         )
-        if not transitions:
-            return []
         return transitions_apply(transitions=transitions, scope=scope, now=context.created_at)
     except DatabaseError:
         raise

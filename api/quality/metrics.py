@@ -14,7 +14,9 @@ Interval rules (quality-rules.md, conventions):
   after a restart, or when another worker got the samples in between, an
   average over minutes would blur exactly the trouble detectors look for.
   Instantaneous values (jitter, RTT, resolution, limitation reason) are
-  still recorded.
+  still recorded. Except when the longer gap is the stream's cadence (the
+  gap before it was as long): a session told a longer interval, while its
+  app is over budget or the server is overloaded, gets its rates over it.
 * A counter that went backwards (a reset: new SSRC behind the same id, a
   renegotiation) → no rates for this report; the new value is the new base.
 * A report older than the one we hold (a late retry) is recorded without
@@ -92,6 +94,22 @@ def num(value: Any) -> float | None:
         return None
     value = float(value)
     return value if isfinite(value) else None
+
+
+def _numbers(report: dict, names: dict[str, str]) -> dict[str, float | None]:
+    """``num`` of each counter a stream keeps, by its short name: the ~10
+    values of every report in one loop (the hottest of the analysis)."""
+    values: dict[str, float | None] = {}
+    for key, short in names.items():
+        value: Any = report.get(key)
+        kind = type(value)
+        if kind is int:
+            values[short] = float(value)
+        elif kind is float:
+            values[short] = value if isfinite(value) else None
+        else:
+            values[short] = None if value is None else num(value)
+    return values
 
 
 def _dict(value: Any) -> dict:
@@ -225,22 +243,36 @@ def _remote_by_local_id(data: dict) -> dict[str, dict]:
     return found
 
 
+# The longest interval a session is ever told (api.ingest.views: 600 s).
+_CADENCE_MAX_S = 600.0
+
+
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000.0
 
 
 def _interval(
     report_ts: float | None, prev: dict | None, limit_s: float
-) -> tuple[float | None, bool]:
+) -> tuple[float | None, bool, float | None]:
     """Δt of one report since its previous one (None: no rates, see the
-    module docstring), and whether the report is newer than that one."""
+    module docstring), whether the report is newer than that one, and the
+    gap itself (kept, to tell a cadence from a hole).
+
+    A gap past ``limit_s`` still gives rates when it is the stream's
+    cadence: the gap before it was as long (within a quarter). That is a
+    session told a longer getStatsInterval (an app over its budget, a
+    server sampling under overload), not a hole in a call."""
     before = prev.get("ts") if prev is not None else None
     if report_ts is None or before is None:
-        return None, True
+        return None, True, None
     dt = (report_ts - before) / 1000.0
     if dt <= 0:
-        return None, False
-    return (dt if dt <= limit_s else None), True
+        return None, False, None
+    if dt <= limit_s:
+        return dt, True, dt
+    last = prev.get("gap") if prev is not None else None
+    cadence = last is not None and abs(dt - last) <= 0.25 * last and dt <= _CADENCE_MAX_S
+    return (dt if cadence else None), True, dt
 
 
 def sample_extract(
@@ -309,7 +341,7 @@ def _pair_extract(
     key = f"pair:{pair_id}"
     prev = previous.get(key)
     ts = num(pair.get("timestamp"))
-    dt, newer = _interval(ts, prev, 2.0 * interval_s)
+    dt, newer, gap = _interval(ts, prev, 2.0 * interval_s)
     local = _dict(pair.get("local"))
     sample = PairSample(
         pair_id=pair_id,
@@ -338,6 +370,7 @@ def _pair_extract(
     if newer:
         counters[key] = {
             "ts": ts,
+            "gap": gap,
             "sent": sent,
             "received": received,
             "had_received": had_received or bool(received and received > 0),
@@ -349,15 +382,6 @@ def _delta(value: float | None, before: float | None) -> float | None:
     if value is None or before is None:
         return None
     return value - before
-
-
-def _deltas(values: dict[str, float | None], prev: dict) -> dict[str, float | None]:
-    """Each counter's increase since ``prev`` (None when either is unknown)."""
-    deltas: dict[str, float | None] = {}
-    for short, value in values.items():
-        before = prev.get(short)
-        deltas[short] = None if value is None or before is None else value - before
-    return deltas
 
 
 def _stream_extract(
@@ -378,13 +402,15 @@ def _stream_extract(
 ) -> StreamSample:
     inbound = direction == "inbound"
     names = _COUNTERS[(kind, direction)]
-    values = {short: num(report.get(key)) for key, short in names.items()}
+    values = _numbers(report, names)
     ts = num(report.get("timestamp"))
-    dt, newer = _interval(ts, prev, limit_s)
+    dt, newer, gap = _interval(ts, prev, limit_s)
 
     deltas: dict[str, float | None] = {}
     if dt is not None and prev is not None:
-        deltas = _deltas(values, prev)
+        for short, value in values.items():
+            before = prev.get(short)
+            deltas[short] = None if value is None or before is None else value - before
         # Fewer bytes or packets than before: the stream was reset. (Other
         # counters, e.g. packetsLost, may legitimately go down: duplicates
         # are subtracted.)
@@ -468,7 +494,7 @@ def _stream_extract(
             sample.rtt_ms = connection_rtt
 
     if newer:
-        kept = {"ts": ts, **values}
+        kept = {"ts": ts, "gap": gap, **values}
         traffic = values.get("bytes")
         kept["had_traffic"] = sample.had_traffic or bool(traffic and traffic > 0)
         best = prev.get("best_fps") if prev else None
@@ -480,8 +506,11 @@ def _stream_extract(
             kept["best_pixels"] = max((prev.get("best_pixels") if prev else None) or 0.0, pixels)
         elif prev and prev.get("best_pixels"):
             kept["best_pixels"] = prev["best_pixels"]
-        ql = _dict(report.get("qualityLimitationDurations"))
-        kept["ql_cpu"], kept["ql_bandwidth"] = num(ql.get("cpu")), num(ql.get("bandwidth"))
+        ql = report.get("qualityLimitationDurations")
+        if isinstance(ql, dict):  # outbound video only
+            kept["ql_cpu"], kept["ql_bandwidth"] = num(ql.get("cpu")), num(ql.get("bandwidth"))
+        else:
+            kept["ql_cpu"] = kept["ql_bandwidth"] = None
         counters[sample.stats_id] = kept
     return sample
 

@@ -56,24 +56,39 @@ class QueuedSample:
     raw: bytes
 
 
+@functools.lru_cache(maxsize=16_384)
+def _owner_decode(tail: bytes) -> tuple[ConnectionState, uuid.UUID, str | None]:
+    """The connection's state and id from a header's tail (see
+    :func:`_header_tail`): the same bytes for every sample of a
+    connection, so its six UUIDs are parsed once, not per sample."""
+    h = orjson.loads(b"[" + tail)
+    state = ConnectionState(
+        app_id=uuid.UUID(h[0]),
+        conference_id=uuid.UUID(h[1]),
+        session_id=uuid.UUID(h[2]),
+        participant_id=uuid.UUID(h[3]),
+        peer_id=uuid.UUID(h[4]),
+        type=h[6],
+        ended=False,
+    )
+    # Messages queued by an earlier version carry the digest after the type.
+    return state, uuid.UUID(h[5]), h[7] if len(h) > 7 else None
+
+
 def message_decode(message: bytes) -> QueuedSample:
     header_bytes, _, raw = message.partition(b"\n")
-    h = orjson.loads(header_bytes)
+    # ``["<32 hex>",<time>,<tail>``: the sample's own fields, then the
+    # connection's.
+    at_end = header_bytes.index(b",", 36)
+    if header_bytes[:2] != b'["' or header_bytes[34:36] != b'",':
+        raise ValueError("not a queued stats message")
+    state, connection_id, digest = _owner_decode(header_bytes[at_end + 1 :])
     return QueuedSample(
-        sample_id=uuid.UUID(h[0]),
-        at=datetime.fromtimestamp(h[1], UTC),
-        state=ConnectionState(
-            app_id=uuid.UUID(h[2]),
-            conference_id=uuid.UUID(h[3]),
-            session_id=uuid.UUID(h[4]),
-            participant_id=uuid.UUID(h[5]),
-            peer_id=uuid.UUID(h[6]),
-            type=h[8],
-            ended=False,
-        ),
-        connection_id=uuid.UUID(h[7]),
-        # The digest is the worker's to compute; messages queued by an
-        # earlier version carry it as a tenth field.
-        digest=bytes.fromhex(h[9]) if len(h) > 9 else report_digest(raw),
+        sample_id=uuid.UUID(header_bytes[2:34].decode()),
+        at=datetime.fromtimestamp(orjson.loads(header_bytes[36:at_end]), UTC),
+        state=state,
+        connection_id=connection_id,
+        # The digest is the worker's to compute.
+        digest=bytes.fromhex(digest) if digest is not None else report_digest(raw),
         raw=raw,
     )

@@ -174,10 +174,11 @@ def sample_context(
 
 # ------------------------------------------------------------------ tracks
 
-# (connection id, direction, track identifier) → Track id. Tracks are never
-# re-keyed, so entries stay true; the map is dropped when it grows large.
-_track_ids: dict[tuple[uuid.UUID, str, str], uuid.UUID] = {}
-_TRACK_MAP_LIMIT = 100_000
+# connection id → (direction, track identifier) → Track id. Tracks are
+# never re-keyed, so entries stay true; the map is dropped when it grows
+# large. By connection first: a sample's four lookups hash its UUID once.
+_track_ids: dict[uuid.UUID, dict[tuple[str, str], uuid.UUID]] = {}
+_TRACK_MAP_LIMIT = 25_000
 
 
 def sample_track_ids(
@@ -186,21 +187,24 @@ def sample_track_ids(
     """(direction, kind, track identifier) → Track id for the tracks a
     sample's reports name (``named``: (direction, identifier) → kind),
     created on first sight."""
+    known = _track_ids.get(connection_id)
+    if known is None:
+        if len(_track_ids) > _TRACK_MAP_LIMIT:
+            _track_ids.clear()
+        known = _track_ids[connection_id] = {}
     found: dict[tuple[str, str, str], uuid.UUID] = {}
-    for (direction, ident), kind in named.items():
-        track_id = _track_ids.get((connection_id, direction, ident))
+    for key, kind in named.items():
+        track_id = known.get(key)
         if track_id is None:
-            track_id = calls.track_get_or_create(
+            direction, ident = key
+            track_id = known[key] = calls.track_get_or_create(
                 session_id=state.session_id,
                 connection_id=connection_id,
                 direction=direction,
                 track_id=ident,
                 kind=kind,
             ).pk
-            if len(_track_ids) > _TRACK_MAP_LIMIT:
-                _track_ids.clear()
-            _track_ids[(connection_id, direction, ident)] = track_id
-        found[(direction, kind, ident)] = track_id
+        found[(key[0], kind, key[1])] = track_id
     return found
 
 

@@ -31,7 +31,7 @@ from django.conf import settings
 
 from api.common.errors import ApiError
 from api.common.ids import uuid7
-from api.ingest import budget
+from api.ingest import budget, overload
 from api.ingest.body import StatsSampleIn
 from api.ingest.sinks.codec import message_encode
 from api.ingest.sinks.connections import connection_cached, connection_ended_seen
@@ -42,17 +42,19 @@ logger = logging.getLogger("api.ingest")
 # KEYS: the stream, then one ended marker per message (the marker of its
 # connection). ARGV: a flag, then the messages. Returns 1 when Redis had no
 # epoch marker for the stream (its first use, or Redis came back without its
-# data: the spool then sends again what it forwarded recently), else 0;
-# then, per message, 1 (queued) or -1 (its connection ended): with the flag
-# "1" the message is queued all the same (the spool forwards samples
-# already answered 2xx, which must not be lost), with "0" it is not (the
-# request is refused).
+# data: the spool then sends again what it forwarded recently), else 0; the
+# stream's length and the age in ms of its oldest entry (the worker deletes
+# what it stored, so that is the backlog: api.ingest.overload); then, per
+# message, 1 (queued) or -1 (its connection ended): with the flag "1" the
+# message is queued all the same (the spool forwards samples already
+# answered 2xx, which must not be lost), with "0" it is not (the request is
+# refused).
 # A retried sample is queued again: the worker's insert recognises it by the
 # report digest (the unique key of the samples table) and stores nothing,
 # which costs less than a de-duplication key per sample kept in Redis.
 _ACCEPT_LUA = """
 local keep = ARGV[1] == '1'
-local out = {0}
+local out = {0, 0, 0}
 if redis.call('SET', KEYS[1] .. ':epoch', '1', 'NX') then
   out[1] = 1
 end
@@ -61,7 +63,14 @@ for i = 2, #ARGV do
   if keep or not ended then
     redis.call('XADD', KEYS[1], '*', 'm', ARGV[i])
   end
-  out[i] = ended and -1 or 1
+  out[i + 2] = ended and -1 or 1
+end
+out[2] = redis.call('XLEN', KEYS[1])
+local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+if oldest then
+  local now = redis.call('TIME')
+  local ms = tonumber(string.match(oldest[1], '^(%d+)'))
+  out[3] = math.max(0, tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - ms)
 end
 return out
 """
@@ -164,7 +173,8 @@ class QueuedSink:
             raise
         if reply[0] == 1 and self.on_reset is not None:
             self.on_reset()
-        return reply[1:]
+        overload.controller().backlog_seen(reply[1], reply[2] / 1000)
+        return reply[3:]
 
     @property
     def spool(self) -> Spool:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -20,6 +23,8 @@ import pytest
 from django.test import Client
 
 from api.calls.models import Connection, Session
+from api.ingest.sinks import current_sink
+from api.ingest.sinks.queued import QueuedSink, redis_client
 from conftest import CAPTURED_API_KEY, SDK_PAYLOADS, SdkClient, SdkResponse
 
 ORIGIN = "http://127.0.0.1:18080"
@@ -57,16 +62,18 @@ def stats_report(*, candidate_pair: bool = True) -> dict[str, Any]:
     return data
 
 
-def next_report(data: dict[str, Any], *, candidate_type: str | None = None) -> dict[str, Any]:
-    """The report one interval later (a new sample, not a retry of this
-    one), optionally over a candidate pair of another type."""
+def next_report(
+    data: dict[str, Any], *, candidate_type: str | None = None, seconds: float = 10.0
+) -> dict[str, Any]:
+    """The report ``seconds`` later (one interval: a new sample, not a retry
+    of this one), optionally over a candidate pair of another type."""
     data = copy.deepcopy(data)
     reports = [data["connection"]]
     for kind in ("audio", "video"):
         reports += data[kind]["inbound"] + data[kind]["outbound"]
     for report in reports:
         if "timestamp" in report:
-            report["timestamp"] += 10_000
+            report["timestamp"] += round(seconds * 1000)
     if candidate_type is not None:
         data["connection"]["local"]["candidateType"] = candidate_type
     return data
@@ -277,3 +284,23 @@ def page(sdk, app, clock):
         return Page(sdk, user_id, **kwargs)
 
     return open_page
+
+
+@contextmanager
+def queued_sink(settings, tmp_path, *, spool: bool = False) -> Iterator[str]:
+    """The queued sink, on a stream of its own (yielded), for the block."""
+    stream = f"pm:test:{uuid.uuid4().hex}"
+    settings.CONFIG = replace(
+        settings.CONFIG,
+        ingest_sink="queued",
+        ingest_stream=stream,
+        ingest_spool=spool,
+        ingest_spool_dir=tmp_path / "spool",
+    )
+    try:
+        yield stream
+    finally:
+        sink = current_sink()
+        assert isinstance(sink, QueuedSink)
+        sink.close()
+        redis_client().delete(stream)

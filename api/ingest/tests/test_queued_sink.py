@@ -15,7 +15,7 @@ from api.calls.models import Connection
 from api.events.models import StatsSample
 from api.ingest.sinks import current_sink
 from api.ingest.sinks.queued import QueuedSink, redis_client
-from api.ingest.tests.fake_sdk import next_report, stats_report
+from api.ingest.tests.fake_sdk import next_report, queued_sink, stats_report
 from api.ingest.worker import IngestWorker
 from api.quality.models import TrackMetric
 
@@ -24,17 +24,8 @@ pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 
 @pytest.fixture(params=["spool", "no-spool"])
 def queued(request, settings, tmp_path):
-    stream = f"pm:test:{uuid.uuid4().hex}"
-    settings.CONFIG = replace(
-        settings.CONFIG,
-        ingest_sink="queued",
-        ingest_stream=stream,
-        ingest_spool=request.param == "spool",
-        ingest_spool_dir=tmp_path / "spool",
-    )
-    yield stream
-    current_sink().close()
-    redis_client().delete(stream)
+    with queued_sink(settings, tmp_path, spool=request.param == "spool") as stream:
+        yield stream
 
 
 def in_redis(stream: str) -> int:

@@ -115,15 +115,10 @@ def threshold_step(
     if value is None:
         return []
     raise_at = params.get("raise", 0.5)
-    clear_at = params.get("clear", raise_at)
-    if above:
-        bad, good = value > raise_at, value <= clear_at
-    else:
-        bad, good = value < raise_at, value >= clear_at
-    error_at = params.get("error")
+    bad = value > raise_at if above else value < raise_at
 
     # Most samples change nothing: the evidence of a raise or resolve is
-    # built only when one happens.
+    # built only when one happens, and the settings read only when needed.
     if not state.open:
         state.window.append((bad, start, value))
         del state.window[: -int(params.get("n", 1))]
@@ -144,7 +139,9 @@ def threshold_step(
         state.open = True
         state.onset = onset
         state.peak = state.written_peak = peak
-        state.severity = _severity(peak, error_at=error_at, above=above, base=base_severity)
+        state.severity = _severity(
+            peak, error_at=params.get("error"), above=above, base=base_severity
+        )
         state.clear_streak = 0
         state.evidence = {
             "value": round(value, 3),
@@ -165,6 +162,9 @@ def threshold_step(
             )
         ]
 
+    clear_at = params.get("clear", raise_at)
+    good = value <= clear_at if above else value >= clear_at
+    error_at = params.get("error")
     transitions: list[Transition] = []
     if bad:
         state.peak = _worse(value, state.peak, above=above)

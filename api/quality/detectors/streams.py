@@ -225,21 +225,23 @@ MOS_TIERS = (
 def _stream_step(
     rule: StreamRule, state: ConnectionState, s: StreamSample, marks: Marks, x: Extraction
 ) -> list[Transition]:
-    params = rule_settings(rule.code)
+    code = rule.code
+    params = rule_settings(code)
     value = rule.value(s, params, marks, x)
     if value is None:
         # Not evaluated: nothing changes (threshold_step would return at once).
         return []
+    subject = s.subject
     return threshold_step(
-        state.rule(rule.code, s.subject),
-        code=rule.code,
-        subject=s.subject,
+        state.rule(code, subject),
+        code=code,
+        subject=subject,
         value=value,
         start=s.start,
         end=s.at,
         params=params,
         above=rule.above,
-        base_severity=CATALOGUE[rule.code].type,
+        base_severity=CATALOGUE[code].type,
         evidence={"unit": rule.unit, "stats_id": s.stats_id, "kind": s.kind},
         track_id=s.track_id,
     )

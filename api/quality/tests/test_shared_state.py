@@ -9,13 +9,11 @@ in-memory store these tests fail (the first pass's behaviour)."""
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import replace
-
 import pytest
 
 from api.ingest.sinks import current_sink
-from api.ingest.sinks.queued import QueuedSink, redis_client
+from api.ingest.sinks.queued import QueuedSink
+from api.ingest.tests.fake_sdk import queued_sink
 from api.ingest.tests.test_replay_captured_calls import replay
 from api.ingest.worker import IngestWorker
 from api.quality import state as live_state
@@ -28,17 +26,8 @@ pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def queued(settings, tmp_path):
-    stream = f"pm:test:{uuid.uuid4().hex}"
-    settings.CONFIG = replace(
-        settings.CONFIG,
-        ingest_sink="queued",
-        ingest_stream=stream,
-        ingest_spool=False,
-        ingest_spool_dir=tmp_path / "spool",
-    )
-    yield stream
-    current_sink().close()
-    redis_client().delete(stream)
+    with queued_sink(settings, tmp_path) as stream:
+        yield stream
 
 
 class Processes:

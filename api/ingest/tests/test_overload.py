@@ -1,0 +1,271 @@
+"""Overload control of /v1/stats (api.ingest.overload): a bounded queue with
+a deadline per process, and sampling per connection instead of collapse;
+what is not kept is answered at once with a body the SDK does not retry,
+and nothing answered 2xx is lost."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import replace
+
+import orjson
+import pytest
+
+from api.events.models import StatsSample
+from api.ingest import overload
+from api.ingest.tests.fake_sdk import next_report, stats_report
+from api.ingest.tests.lane import wsgi
+
+pytestmark = pytest.mark.django_db
+
+# The error codes on which the SDK gives up a request instead of retrying it
+# (shared/reference/sdk-wire-protocol.md §5).
+SDK_NOT_RETRIED = {
+    "domain_not_allowed",
+    "quota_exceeded",
+    "invalid_api_key",
+    "app_not_recording",
+    "connection_ended",
+}
+
+
+def controller(**overrides) -> overload.Controller:
+    options = dict(
+        slots=1, queue=4, wait_s=0.5, max_factor=16, backlog_max=100, backlog_max_age_s=3.0
+    )
+    return overload.Controller(**{**options, **overrides})
+
+
+def next_window(gate: overload.Controller) -> None:
+    gate._roll(gate._window_end)
+
+
+@pytest.fixture
+def gate():
+    gate = overload.controller()
+    yield gate
+    overload.controller.cache_clear()
+
+
+@pytest.fixture
+def call(page):
+    alice = page("alice").join()
+    page("bob").join()
+    return alice, alice.add_connection("bob")
+
+
+def post_stats(alice, link, report, **headers):
+    body = orjson.dumps({"token": alice.token, "connectionId": link.connection_id, "data": report})
+    return wsgi("POST", "/v1/stats", body, **headers)
+
+
+# ------------------------------------------------------------ the factor
+
+
+def test_pressure_doubles_the_factor_and_calm_lowers_it_slowly():
+    gate = controller()
+    gate._refused = 1
+    next_window(gate)
+    assert gate.factor == 2
+    gate._refused = 1
+    next_window(gate)
+    assert gate.factor == 4
+
+    next_window(gate)  # one calm second: unchanged
+    assert gate.factor == 4
+    next_window(gate)  # two: one less
+    assert gate.factor == 3
+
+
+def test_the_factor_stops_at_its_maximum():
+    gate = controller(max_factor=8)
+    for _ in range(6):
+        gate._refused = 1
+        next_window(gate)
+    assert gate.factor == 8
+
+
+def test_a_standing_queue_is_pressure_but_a_short_wait_is_not():
+    gate = controller(wait_s=0.5)
+    gate._waited(0.01)
+    next_window(gate)
+    assert gate.factor == 1
+
+    gate._waited(0.2)  # the shortest wait of the second: above a tenth of 0.5 s
+    next_window(gate)
+    assert gate.factor == 2
+
+
+@pytest.mark.parametrize(
+    ("length", "age_s", "paced"), [(10, 0.5, False), (100, 0.5, True), (10, 3.0, True)]
+)
+def test_a_backlog_past_its_bound_paces_the_accepted_requests(length, age_s, paced):
+    gate = controller(backlog_max=100, backlog_max_age_s=3.0)
+    gate.backlog_seen(length, age_s)
+    next_window(gate)
+    assert (gate.pace_s > 0) is paced
+    assert gate.factor == 1  # the backlog slows accepting down; sampling is the queue's
+
+
+def test_the_pace_grows_while_the_backlog_stays_over_and_goes_once_it_is_under():
+    gate = controller(backlog_max=100)
+    gate.backlog_seen(100, 0.0)
+    next_window(gate)
+    first = gate.pace_s
+    next_window(gate)
+    assert gate.pace_s == 2 * first
+
+    gate.backlog_seen(10, 0.0)
+    for _ in range(3):
+        next_window(gate)
+    assert gate.pace_s == 0
+
+
+def test_a_paced_request_holds_its_slot_for_the_pace():
+    gate = controller(slots=1)
+    gate.pace_s = 0.05
+    assert gate.admit()
+    started = time.monotonic()
+    gate.release()
+    assert time.monotonic() - started >= 0.05
+
+
+def test_sampling_keeps_two_in_a_row_of_every_two_n_samples_of_each_connection():
+    gate = controller()
+    gate.factor = 3
+    kept = [gate.keep(b"a") for _ in range(13)]
+    # Two in a row: the second one's rates cover one interval.
+    assert kept == [True, True] + [False] * 4 + [True, True] + [False] * 4 + [True]
+    assert gate.keep(b"b")  # another connection's first
+
+
+# ---------------------------------------------------------- the queue
+
+
+def test_a_full_queue_answers_at_once():
+    gate = controller(slots=1, queue=0)
+    assert gate.admit()
+    started = time.monotonic()
+    assert not gate.admit()
+    assert time.monotonic() - started < 0.1
+    gate.release()
+
+
+def test_a_wait_past_the_deadline_is_refused_and_counts_as_pressure():
+    gate = controller(slots=1, queue=4, wait_s=0.05)
+    assert gate.admit()
+    assert not gate.admit()
+    gate.release()
+    next_window(gate)
+    assert gate.factor == 2
+
+
+def test_a_waiting_request_runs_as_soon_as_a_slot_is_free():
+    gate = controller(slots=1, queue=4, wait_s=5)
+    assert gate.admit()
+    admitted = threading.Event()
+
+    def second():
+        if gate.admit():
+            admitted.set()
+            gate.release()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    gate.release()
+    assert admitted.wait(timeout=5)
+    thread.join()
+
+
+# ------------------------------------------------------ through the lane
+
+
+def test_a_sampled_out_sample_is_answered_at_once_with_a_code_the_sdk_does_not_retry(call, gate):
+    alice, link = call
+    gate.factor = 2
+    report = stats_report()
+    answers = []
+    for _ in range(8):
+        answers.append(post_stats(alice, link, report, origin="https://app.example"))
+        report = next_report(report)
+
+    statuses = [status[:3] for status, _, _ in answers]
+    assert statuses == ["200", "200", "429", "429", "200", "200", "429", "429"]
+    _, headers, body = answers[2]
+    error = orjson.loads(body)
+    assert error["error_code"] in SDK_NOT_RETRIED and error["overloaded"] is True
+    # The page must be able to read it, or the browser makes it a network error.
+    assert headers["access-control-allow-origin"] == "https://app.example"
+    # Every 2xx is stored; nothing else is.
+    assert StatsSample.objects.count() == 4
+
+
+def test_a_sample_that_finds_the_queue_full_is_answered_at_once_and_not_stored(
+    call, gate, settings
+):
+    alice, link = call
+    settings.CONFIG = replace(settings.CONFIG, ingest_stats_concurrency=1, ingest_stats_queue=0)
+    gate = overload.controller()
+    assert gate.admit()  # another request holds the only slot
+    try:
+        status, _, body = post_stats(alice, link, stats_report())
+    finally:
+        gate.release()
+
+    assert status == "429 Too Many Requests"
+    assert orjson.loads(body)["error_code"] == "quota_exceeded"
+    assert StatsSample.objects.count() == 0
+
+
+def test_without_pressure_every_sample_is_kept(call, gate):
+    alice, link = call
+    report = stats_report()
+    for _ in range(5):
+        status, _, _ = post_stats(alice, link, report)
+        assert status == "200 OK"
+        report = next_report(report)
+    assert StatsSample.objects.count() == 5
+
+
+def test_new_sessions_are_told_a_longer_interval_while_sampling(page, app, gate):
+    gate.factor = 4
+    answer = page("carol").initialize()
+    assert answer.json["getStatsInterval"] == app.interval * 4
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("spool", [True, False])
+def test_the_queued_sink_reads_its_backlog_from_redis_with_every_batch(
+    page, gate, settings, tmp_path, spool
+):
+    from api.ingest.sinks import current_sink
+    from api.ingest.sinks.queued import redis_client
+
+    stream = f"pm:test:{uuid.uuid4().hex}"
+    settings.CONFIG = replace(
+        settings.CONFIG,
+        ingest_sink="queued",
+        ingest_stream=stream,
+        ingest_spool=spool,
+        ingest_spool_dir=tmp_path / "spool",
+        ingest_backlog_max=2,
+    )
+    alice = page("alice").join()
+    page("bob").join()
+    link = alice.add_connection("bob")
+    try:
+        report = stats_report()
+        for _ in range(2):
+            assert post_stats(alice, link, report)[0] == "200 OK"
+            report = next_report(report)
+        assert current_sink().flush(timeout=10)
+        gate = overload.controller()
+        length, age_s = gate.backlog
+        assert length == 2 and 0 <= age_s < 60
+        next_window(gate)
+        assert gate.pace_s > 0  # two unstored samples: at its bound
+    finally:
+        current_sink().close()
+        redis_client().delete(stream)
