@@ -51,4 +51,4 @@ esac
 wait "$LOAD"
 grep -E '"requests_per_s"|"ok_2xx"|"status_errors"|"timeouts"|"answered_2xx"|"stored"|"lost"|"stored_without_2xx"|"duplicated"' \
   "/tmp/pm-fault-$FAULT.log"
-if [ "$INGEST_SINK" = queued ]; then tail -2 /tmp/pm-bench-worker.log; fi
+if [ "$INGEST_SINK" = queued ]; then tail -2 "$WORKER_LOG"; fi

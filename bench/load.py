@@ -7,8 +7,14 @@
     saturate:  K closed-loop clients posting stats as fast as answered
                (driven by wrk with a Lua script, so the generator's own CPU
                stays small), after setting up K connections.
+    sdk:       the realistic set-up, then stats in open loop as the SDK sends
+               them: every connection on its own clock whether or not the
+               last request was answered, 10 s timeout, the SDK's retries
+               (bench/open_loop.py); also the queue's backlog and the stored
+               rate second by second. The mode for overload: a closed loop
+               slows down with the server and hides its collapse.
 
-Both report per-endpoint throughput, p50/p95/p99 latency, errors by status and
+All report per-endpoint throughput, p50/p95/p99 latency, errors by status and
 error_code, server and generator CPU, and then check in the database that
 every stats sample answered 2xx was stored exactly once.
 
@@ -38,6 +44,16 @@ from urllib.parse import urlsplit
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from open_loop import (  # noqa: E402
+    CHROME_CONNECTIONS_PER_HOST,
+    Backlog,
+    Deadlines,
+    Pool,
+    StatsTally,
+    percentiles,
+    request_head,
+    request_wire,
+)
 from sdk_traffic import StatsSynth, Templates  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,6 +195,7 @@ class Participant:
     def __init__(self, conference: str, user: str, http: Http):
         self.conference, self.user, self.http = conference, user, http
         self.token = ""
+        self.stats_interval_ms: int | None = None  # what /initialize told the SDK
         self.connections: dict[str, tuple[str, str]] = {}  # peer user → (peer_id, connection_id)
         self.synth: dict[str, StatsSynth] = {}
 
@@ -200,6 +217,7 @@ async def join(p: Participant, t: Templates, rec: Recorder, api_key: str, prefix
     )
     if status != 200:
         return False
+    p.stats_interval_ms = answer.get("getStatsInterval")
     body = {**t.session, "token": answer["token"]}
     status, answer = await call(p.http, rec, "sessions", "POST", f"{prefix}/sessions", body)
     if status != 200:
@@ -281,10 +299,13 @@ async def connect(
         )
 
 
-async def realistic(args) -> dict:
+async def mesh_setup(
+    args, rec: Recorder, loss_from: float
+) -> tuple[list[Participant], set[str], str]:
+    """C conferences × P participants joined and connected in full mesh;
+    also who of them is impaired, and the run's name."""
     host, port, prefix = _target(args.url)
     t = Templates()
-    rec = Recorder()
     run = args.run or uuid.uuid4().hex[:6]
     people: list[Participant] = []
     for c in range(args.conferences):
@@ -314,9 +335,46 @@ async def realistic(args) -> dict:
     impaired = {p.user for p in random.Random(7).sample(people, int(len(people) * args.impaired))}
     print(
         f"{sum(len(p.connections) for p in people)} connections; {len(impaired)} participants "
-        f"receive {args.loss:.0%} loss from t={args.duration / 3:.0f}s",
+        f"receive {args.loss:.0%} loss from t={loss_from:.0f}s",
         flush=True,
     )
+    return people, impaired, run
+
+
+async def watch_issues(impaired: set[str], until: float, seen: dict[str, float]) -> None:
+    """The API's view of live detection: when does an impaired
+    participant's packet-loss issue first exist in the database?"""
+    loop = asyncio.get_running_loop()
+    while impaired and time.monotonic() < until:
+        await asyncio.sleep(0.25)
+        found = await loop.run_in_executor(None, _issues_seen, sorted(impaired))
+        now_wall = time.time()
+        for user in found:
+            seen.setdefault(user, now_wall)
+        if impaired and len(seen) == len(impaired):
+            return
+
+
+def live_detection(
+    impaired: set[str], first_lossy: dict[str, float], seen: dict[str, float], interval: float
+) -> dict:
+    delays = sorted(seen[u] - first_lossy[u] for u in seen if u in first_lossy)
+    return {
+        "impaired_participants": len(impaired),
+        "packet_loss_issue_seen": len(seen),
+        "seconds_from_first_lossy_sample_to_issue_in_db": {
+            "min": round(delays[0], 2) if delays else None,
+            "median": round(delays[len(delays) // 2], 2) if delays else None,
+            "max": round(delays[-1], 2) if delays else None,
+        },
+        "stats_interval_s": interval,
+    }
+
+
+async def realistic(args) -> dict:
+    _, _, prefix = _target(args.url)
+    rec = Recorder()
+    people, impaired, run = await mesh_setup(args, rec, args.duration / 3)
 
     setup_rec = rec
     rec = Recorder()
@@ -358,24 +416,12 @@ async def realistic(args) -> dict:
             )
 
     seen_issue: dict[str, float] = {}
-
-    async def issue_watch():
-        # The API's view of live detection: when does an impaired
-        # participant's packet-loss issue first exist in the database?
-        if not args.verify:
-            return
-        loop = asyncio.get_running_loop()
-        while time.monotonic() < deadline + args.interval * 3:
-            await asyncio.sleep(0.25)
-            found = await loop.run_in_executor(None, _issues_seen, sorted(impaired))
-            now_wall = time.time()
-            for user in found:
-                seen_issue.setdefault(user, now_wall)
-            if impaired and len(seen_issue) == len(impaired):
-                return
-
     progress_task = asyncio.create_task(progress())
-    watch_task = asyncio.create_task(issue_watch())
+    watch_task = asyncio.create_task(
+        watch_issues(impaired, deadline + args.interval * 3, seen_issue)
+        if args.verify
+        else asyncio.sleep(0)
+    )
     await asyncio.gather(*(stats_loop(p) for p in people))
     progress_task.cancel()
     with contextlib.suppress(TimeoutError):
@@ -402,18 +448,198 @@ async def realistic(args) -> dict:
     result["stats_2xx"] = rec.stats_ok
     result["connection_ids"] = [c for p in people for _, c in p.connections.values()]
     result["impaired_users"] = sorted(impaired)
-    delays = sorted(seen_issue[u] - first_impaired[u] for u in seen_issue if u in first_impaired)
-    result["live_detection"] = {
-        "impaired_participants": len(impaired),
-        "packet_loss_issue_seen": len(seen_issue),
-        "seconds_from_first_lossy_sample_to_issue_in_db": {
-            "min": round(delays[0], 2) if delays else None,
-            "median": round(delays[len(delays) // 2], 2) if delays else None,
-            "max": round(delays[-1], 2) if delays else None,
-        },
-        "stats_interval_s": args.interval,
-    }
+    result["live_detection"] = live_detection(impaired, first_impaired, seen_issue, args.interval)
     return result
+
+
+# ------------------------------------------------------------------- sdk
+
+
+async def sdk(args) -> dict:
+    host, port, prefix = _target(args.url)
+    setup_rec = Recorder()
+    loss_from = args.duration / 3 if args.loss_from is None else args.loss_from
+    people, impaired, run = await mesh_setup(args, setup_rec, loss_from)
+    if args.verify:
+        # Django's start-up in the issue watcher's thread would hold the
+        # GIL for a second of the run; have it done before.
+        _django()
+    told = Counter(p.stats_interval_ms for p in people)
+    if set(told) - {int(args.interval * 1000)}:
+        print(f"the server told other stats intervals (ms → participants): {dict(told)}")
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines()
+    pools = {p.user: Pool(host, port, deadlines, args.browser_connections) for p in people}
+    started = time.monotonic()
+    deadline = started + args.duration
+    tally = StatsTally(host, port, f"{prefix}/{args.path}", started)
+    backlog = Backlog(started)
+    backlog.start()
+    meter = CpuMeter(args.server_pid)
+    times_before = os.times()
+    overflows_before = listen_overflows()
+    first_lossy: dict[str, float] = {}
+    lag_ms: list[float] = []
+
+    def tick(p: Participant, at: float, interval: float) -> None:
+        # setInterval: the next tick is due whatever became of this one's requests.
+        if at >= deadline:
+            return
+        # How late the generator is on its own schedule: if it falls behind,
+        # the offered rate and the latencies are the generator's, not the server's.
+        lag_ms.append((loop.time() - at) * 1000)
+        lossy = p.user in impaired and at - started >= loss_from
+        if lossy:
+            first_lossy.setdefault(p.user, time.time())
+        for peer, (peer_id, connection_id) in p.connections.items():
+            body = p.synth[peer].body(
+                token=p.token,
+                peer_id=peer_id,
+                connection_id=connection_id,
+                loss=args.loss if lossy else 0.0,
+            )
+            tally.post(pools[p.user], body)
+        loop.call_at(at + interval, tick, p, at + interval, interval)
+
+    spread = random.Random(11)
+    for p in people:
+        # The SDK's clock is what /initialize answered; the browsers' clocks
+        # are spread over the interval.
+        interval = (p.stats_interval_ms or args.interval * 1000) / 1000
+        first = started + spread.random() * interval
+        loop.call_at(first, tick, p, first, interval)
+
+    seen_issue: dict[str, float] = {}
+    drain_until = deadline + args.drain
+    watch_task = asyncio.create_task(
+        watch_issues(impaired, drain_until, seen_issue) if args.verify else asyncio.sleep(0)
+    )
+    while time.monotonic() < deadline:
+        await asyncio.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
+        recent = tally.series[-6:-1]
+        print(
+            f"  {time.monotonic() - started:5.0f}s  sent {tally.sent:8d}  "
+            f"last 5 s per s: 2xx {sum(r[2] for r in recent) / 5:7.1f}  "
+            f"shed {sum(r[3] for r in recent) / 5:6.1f}  "
+            f"errors {sum(r[4] for r in recent) / 5:6.1f}  "
+            f"backlog {backlog.rows[-1].get('backlog', '-') if backlog.rows else '-'}",
+            flush=True,
+        )
+    cpu = meter.report()
+    times = os.times()
+    # Most of a request's cost is the kernel's (loopback TCP): user and system apart.
+    generator_cpu_s = {
+        "user": round(times.user - times_before.user, 2),
+        "system": round(times.system - times_before.system, 2),
+    }
+    # Retries and answers still due: the SDK's longest chain is ~63 s + 10 s.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(tally.settled.wait(), timeout=args.drain)
+    tally.retrying = False
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(watch_task, timeout=max(0.0, drain_until - time.monotonic()) + 1)
+    backlog.stop()
+
+    ended: list[asyncio.Future] = []
+    end_head = request_head(host, port, "POST", f"{prefix}/events/browser")
+    for p in people:
+        future = loop.create_future()
+        ended.append(future)
+        pools[p.user].request(
+            request_wire(end_head, orjson.dumps({"eventName": "endCall", "token": p.token})),
+            lambda status, _body, f=future: f.done() or f.set_result(status),
+        )
+    end_statuses = Counter(await asyncio.gather(*ended))
+    for pool in pools.values():
+        pool.close()
+    deadlines.stop()
+
+    return _sdk_report(args, people, tally, backlog.rows, cpu, run) | {
+        "generator_schedule_lag": percentiles(lag_ms),
+        "generator_cpu_s": generator_cpu_s,
+        "listen_queue_overflows": listen_overflows() - overflows_before,
+        "setup": summary(setup_rec, None)["endpoints"],
+        "end_call_statuses": dict(end_statuses),
+        "stats_interval_ms_told": {str(k): v for k, v in told.items()},
+        "impaired_users": sorted(impaired),
+        "live_detection": live_detection(impaired, first_lossy, seen_issue, args.interval),
+    }
+
+
+def listen_overflows() -> int:
+    """The kernel's count of connections dropped because a listen queue was
+    full (machine-wide): a client then sees its connection hang for seconds
+    of SYN retransmits, which reads as a slow server."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=True):
+        if names.startswith("TcpExt:"):
+            return int(dict(zip(names.split(), values.split(), strict=True))["ListenOverflows"])
+    return 0
+
+
+def _sdk_report(
+    args, people: list[Participant], tally: StatsTally, probes: list[dict], cpu: dict, run: str
+) -> dict:
+    window = int(args.duration)
+    series = []
+    stored_before = 0
+    by_second = {int(row["t"]): row for row in probes}
+    for second, (sent, retries, ok, shed, errors) in enumerate(tally.series):
+        row = {"t": second, "sent": sent, "retries": retries, "2xx": ok, "shed": shed}
+        row["errors"] = errors
+        probe = by_second.get(second)
+        if probe is not None:
+            row["stored"] = probe["stored"] - stored_before
+            stored_before = probe["stored"]
+            for key in ("backlog", "backlog_age_s"):
+                if key in probe:
+                    row[key] = probe[key]
+        series.append(row)
+    in_window = tally.series[:window]
+    ok_in_window = sum(r[2] for r in in_window)
+    stored_in_window = max(
+        (row["stored"] for row in probes if row["t"] <= args.duration), default=0
+    )
+    wall = cpu["wall_s"]
+    server_cpu_s = sum(v for k, v in cpu.items() if k.isdigit()) * wall
+    attempts = sum(r[0] + r[1] for r in in_window)
+    return {
+        "mode": "sdk",
+        "run": run,
+        "participants": len(people),
+        "connections": sum(len(p.connections) for p in people),
+        "interval_s": args.interval,
+        "duration_s": args.duration,
+        "scheduled_stats_per_s": round(
+            sum(
+                len(p.connections) * 1000 / (p.stats_interval_ms or args.interval * 1000)
+                for p in people
+            ),
+            1,
+        ),
+        "offered_stats_per_s": round(sum(r[0] for r in in_window) / args.duration, 1),
+        "retries_sent": tally.retries,
+        "first_attempt": dict(tally.first.most_common()),
+        "final": dict(tally.final.most_common()) | {"unresolved": tally.pending},
+        "latency_2xx": percentiles(tally.ok_ms),
+        "latency_non_2xx": percentiles(tally.error_ms),
+        "non_2xx_within_1s": sum(1 for ms in tally.error_ms if ms <= 1000),
+        "non_2xx_bodies_without_error_code": tally.error_bodies_without_code,
+        "goodput_2xx_per_s": round(ok_in_window / args.duration, 1),
+        "stored_per_s": round(stored_in_window / args.duration, 1),
+        "backlog_max": max((row.get("backlog", 0) for row in probes), default=None),
+        "backlog_age_max_s": max((row.get("backlog_age_s", 0.0) for row in probes), default=None),
+        "cpu_share_of_one_core": cpu,
+        "cpu_ms_per_stored_sample_server_side": (
+            round(server_cpu_s * 1000 / stored_in_window, 3) if stored_in_window else None
+        ),
+        "generator_cpu_ms_per_request": (
+            round(cpu["generator"] * wall * 1000 / attempts, 3) if attempts else None
+        ),
+        "series": series,
+        "stats_2xx": tally.final["2xx"],
+        "connection_ids": [c for p in people for _, c in p.connections.values()],
+    }
 
 
 # -------------------------------------------------------------- saturate
@@ -658,7 +884,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("mode", choices=["realistic", "saturate"])
+    parser.add_argument("mode", choices=["realistic", "saturate", "sdk"])
     parser.add_argument("--url", default="http://127.0.0.1:8000/v1")
     parser.add_argument("--api-key", required=True)
     parser.add_argument("--duration", type=float, default=60, help="seconds of stats traffic")
@@ -669,9 +895,26 @@ def main() -> None:
         "--impaired",
         type=float,
         default=0.1,
-        help="share of participants that get packet loss (realistic)",
+        help="share of participants that get packet loss (realistic, sdk)",
     )
     parser.add_argument("--loss", type=float, default=0.1, help="loss they get")
+    parser.add_argument(
+        "--loss-from",
+        type=float,
+        help="seconds into the run the loss starts (sdk; default a third of the run)",
+    )
+    parser.add_argument(
+        "--drain",
+        type=float,
+        default=75,
+        help="seconds after the run for answers and retries still due (sdk)",
+    )
+    parser.add_argument(
+        "--browser-connections",
+        type=int,
+        default=CHROME_CONNECTIONS_PER_HOST,
+        help="HTTP connections per participant, Chrome's per-host limit (sdk)",
+    )
     parser.add_argument("--clients", type=int, default=64, help="wrk connections (saturate)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (saturate)")
     parser.add_argument(
@@ -681,7 +924,10 @@ def main() -> None:
         help="SDK connections whose stats wrk posts (saturate)",
     )
     parser.add_argument(
-        "--path", default="stats", help="endpoint wrk hits (saturate): stats or noop"
+        "--path",
+        default="stats",
+        help="endpoint the stats go to (saturate, sdk): stats, or bench/noop to measure the"
+        " generator against a route that does nothing",
     )
     parser.add_argument(
         "--server-pid",
@@ -699,7 +945,8 @@ def main() -> None:
     parser.add_argument("--run", default="")
     parser.add_argument("--json", type=Path, help="write the result here too")
     args = parser.parse_args()
-    result = asyncio.run(realistic(args) if args.mode == "realistic" else saturate(args))
+    mode = {"realistic": realistic, "saturate": saturate, "sdk": sdk}[args.mode]
+    result = asyncio.run(mode(args))
     if args.verify:
         result["verify"] = verify(result, args.verify_wait)
     result.pop("connection_ids", None)

@@ -28,4 +28,4 @@ echo "== /v1/stats ($SINK sink), $SECONDS_RUN s, $CLIENTS clients"
 $PY bench/load.py saturate --api-key "$BENCH_API_KEY" --url "http://127.0.0.1:$PORT/v1" \
   --clients "$CLIENTS" --connections 64 --duration "$SECONDS_RUN" "${PIDS[@]}" \
   --verify --verify-wait 300 --json "$OUT/$STAMP-saturate-$SINK-stats.json"
-if [ "$SINK" = queued ]; then tail -3 /tmp/pm-bench-worker.log; fi
+if [ "$SINK" = queued ]; then tail -3 "$WORKER_LOG"; fi

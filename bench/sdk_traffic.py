@@ -95,12 +95,38 @@ class StatsSynth:
             for path, _, increment in self.fields
             if len(path) == 4 and path[1] == "inbound" and path[-1] == "packetsReceived"
         }
+        # Each counter's container, found once: the report is updated in
+        # place tick after tick, and the open-loop generator makes thousands
+        # of reports a second.
+        self.slots = [
+            (
+                self._container(path),
+                path[-1],
+                base,
+                increment,
+                isinstance(base, int),
+                None if path[-1] == "timestamp" else path[:2],
+            )
+            for path, base, increment in self.fields
+        ]
+        # Packets sent per captured interval, by kind: the base of the remote loss.
+        self.sent_increment = {
+            kind: next(
+                (
+                    increment
+                    for path, _, increment in self.fields
+                    if path[:2] == (kind, "outbound") and path[-1] == "packetsSent"
+                ),
+                0.0,
+            )
+            for kind in ("audio", "video")
+        }
 
-    def _set(self, path: tuple, value: float) -> None:
+    def _container(self, path: tuple) -> Any:
         node = self.report
         for key in path[:-1]:
             node = node[key]
-        node[path[-1]] = value
+        return node
 
     def next(
         self,
@@ -119,10 +145,10 @@ class StatsSynth:
         self.tick += 1
         for held in stalled:
             self.held[held] = self.held.get(held, 0) + 1
-        for path, base, increment in self.fields:
-            held_steps = 0 if path[-1] == "timestamp" else self.held.get(path[:2], 0)
+        for container, key, base, increment, whole, held_by in self.slots:
+            held_steps = self.held.get(held_by, 0) if held_by else 0
             value = base + increment * (self.tick - held_steps) * self.scale
-            self._set(path, int(value) if isinstance(base, int) else value)
+            container[key] = int(value) if whole else value
         for path, increment in self.received_increment.items():
             self.lost[path] = self.lost.get(path, 0.0) + increment * self.scale * loss
             report = self.report[path[0]][path[1]][path[2]]
@@ -138,17 +164,11 @@ class StatsSynth:
                 self.report.get("remote", {}).get(kind, {}).get("inbound", [])
             ):
                 key = ("remote", kind, index)
-                sent = self._sent_increment(kind) * self.scale
+                sent = self.sent_increment[kind] * self.scale
                 self.lost[key] = self.lost.get(key, 0.0) + sent * remote_loss
                 remote["fractionLost"] = remote_loss
                 remote["packetsLost"] = int(self.lost[key])
         return self.report
-
-    def _sent_increment(self, kind: str) -> float:
-        for path, _, increment in self.fields:
-            if path[:2] == (kind, "outbound") and path[-1] == "packetsSent":
-                return increment
-        return 0.0
 
     def body(self, *, token: str, peer_id: str, connection_id: str, loss: float = 0.0) -> bytes:
         return orjson.dumps(

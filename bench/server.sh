@@ -4,6 +4,9 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$BENCH_DIR")"
 PY="$ROOT/.venv/bin/python"
 PORT="${BENCH_PORT:-8030}"
+# Logs of the server and the worker; BENCH_LOG_DIR keeps concurrent stacks apart.
+SERVER_LOG="${BENCH_LOG_DIR:-/tmp}/pm-bench-server.log"
+WORKER_LOG="${BENCH_LOG_DIR:-/tmp}/pm-bench-worker.log"
 source "$BENCH_DIR/env.sh"
 
 bench_reset_db() {
@@ -23,7 +26,7 @@ bench_start_server() {
   (cd "$ROOT" && exec "$ROOT/.venv/bin/granian" --interface wsgi api.wsgi:application \
       --host 127.0.0.1 --port "$PORT" --workers "${BENCH_WORKERS:-2}" \
       --blocking-threads "${BENCH_THREADS:-16}" --respawn-failed-workers --respawn-interval 1 \
-      --log-level warning >/tmp/pm-bench-server.log 2>&1) &
+      --log-level warning >"$SERVER_LOG" 2>&1) &
   SERVER_PID=$!
   for _ in $(seq 1 50); do
     curl -s -o /dev/null "http://127.0.0.1:$PORT/health" && break
@@ -34,7 +37,7 @@ bench_start_server() {
 bench_start_worker() {
   # BENCH_WORKER_NICE=N runs the worker at a lower CPU priority (ingest_worker --nice N).
   (cd "$ROOT" && exec $PY manage.py ingest_worker --consumer bench-worker --progress 5 --nice "${BENCH_WORKER_NICE:-0}" \
-      >/tmp/pm-bench-worker.log 2>&1) &
+      >"$WORKER_LOG" 2>&1) &
   WORKER_PID=$!
 }
 
