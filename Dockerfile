@@ -32,7 +32,7 @@ ENV DJANGO_SETTINGS_MODULE=api.settings \
     GRANIAN_HOST=0.0.0.0 \
     GRANIAN_PORT=8000 \
     GRANIAN_WORKERS=2 \
-    GRANIAN_BLOCKING_THREADS=16 \
+    GRANIAN_BLOCKING_THREADS=2 \
     GRANIAN_RESPAWN_FAILED_WORKERS=true
 
 # Hashed, compressed static files, served by the app itself (whitenoise).

@@ -25,7 +25,8 @@ bench_reset_db() {
 bench_start_server() {
   (cd "$ROOT" && exec "$ROOT/.venv/bin/granian" --interface wsgi api.wsgi:application \
       --host 127.0.0.1 --port "$PORT" --workers "${BENCH_WORKERS:-2}" \
-      --blocking-threads "${BENCH_THREADS:-16}" --respawn-failed-workers --respawn-interval 1 \
+      --blocking-threads "${BENCH_THREADS:-1}" --backlog 4096 --backpressure "${BENCH_BACKPRESSURE:-4096}" \
+      --respawn-failed-workers --respawn-interval 1 \
       --log-level warning >"$SERVER_LOG" 2>&1) &
   SERVER_PID=$!
   for _ in $(seq 1 50); do

@@ -70,7 +70,7 @@ def compose_env(tmp_path_factory):
             GRANIAN_HOST="127.0.0.1",
             GRANIAN_PORT=str(free_port()),
             GRANIAN_WORKERS="1",
-            GRANIAN_BLOCKING_THREADS="16",
+            GRANIAN_BLOCKING_THREADS="2",
         )
         try:
             yield env

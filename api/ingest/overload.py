@@ -15,12 +15,11 @@ is answered in time (docs/scaling.md, "Overload"). So each web process:
   seen waiting: ``--blocking-threads`` above the slots plus the queue, 16 in
   the documented commands; with one thread the queue is granian's, out of
   sight.)
-* **Samples instead of refusing at random.** A standing queue (the shortest
-  wait of a second above a tenth of the deadline) or more than one refusal
-  in fifty raises the *sampling factor* N to what brings the kept samples
-  down to what the slots served that second (arrived ÷ 0.9 × served, and at
-  least one more), up to ``INGEST_SHED_MAX_FACTOR``; two calm seconds lower
-  it by one. While N > 1 a process keeps, of each connection,
+* **Samples instead of refusing at random.** More than one refusal in
+  fifty sets the *sampling factor* N to what brings the kept samples
+  down to what the slots can serve (arrived ÷ (0.9 × the most they served
+  in a second lately)), up to ``INGEST_SHED_MAX_FACTOR``; two calm seconds
+  lower it by one. While N > 1 a process keeps, of each connection,
   two samples in a row out of every 2N, from the first it sees, and answers
   the others before any work, so what it keeps is spread over every call.
   Counters in a report are cumulative, so the kept samples give the same
@@ -98,7 +97,6 @@ class Controller:
         self.slots = slots
         self.queue = queue
         self.wait_s = wait_s
-        self.target_s = wait_s / 10
         self.max_factor = max(1, max_factor)
         self.backlog_max = backlog_max
         self.backlog_max_age_s = backlog_max_age_s
@@ -108,11 +106,11 @@ class Controller:
         self._waiting = 0
         self._seen: dict[bytes, int] = {}
         self._window_end = time.monotonic() + WINDOW_SECONDS
-        self._min_wait = float("inf")
         self._refused = 0
         # Stats requests that reached this process / ran in a slot, this second.
         self._arrived = 0
         self._served = 0
+        self._capacity = 0.0
         self._calm = 0
         self.backlog = (0, 0.0)
         self._backlog_at = float("-inf")
@@ -140,9 +138,7 @@ class Controller:
         """Wait for a slot: False when the queue is full or the wait passed
         the deadline (the caller answers at once); True means the caller
         holds a slot and must :meth:`release` it."""
-        now = time.monotonic()
         if self._slots.acquire(blocking=False):
-            self._waited(0.0)
             return True
         with self._lock:
             if self._waiting >= self.queue:
@@ -157,7 +153,6 @@ class Controller:
         if not admitted:
             self._refused += 1
             return False
-        self._waited(time.monotonic() - now)
         return True
 
     def release(self) -> None:
@@ -167,10 +162,6 @@ class Controller:
             time.sleep(self.pace_s)
         self._served += 1
         self._slots.release()
-
-    def _waited(self, seconds: float) -> None:
-        if seconds < self._min_wait:
-            self._min_wait = seconds
 
     # ------------------------------------------------------------- backlog
 
@@ -188,12 +179,13 @@ class Controller:
     # ---------------------------------------------------------- the factor
 
     def _factor_needed(self) -> int:
-        """The factor that brings what is kept down to what the slots
-        served in the last second (with a tenth to spare), and at least
-        one more than now."""
-        if not self._served:
+        """The factor that brings what is kept down to what the slots can
+        serve (with a tenth to spare): ``capacity`` is the most they served
+        in a second lately, not the last second's, which a high factor
+        itself makes small."""
+        if not self._capacity:
             return self.factor * 2
-        return max(self.factor + 1, math.ceil(self._arrived / (0.9 * self._served)))
+        return max(1, math.ceil(self._arrived / (0.9 * self._capacity)))
 
     def tick(self) -> None:
         """Close the window once a second: raise or lower the factor."""
@@ -205,14 +197,18 @@ class Controller:
         with self._lock:
             if now < self._window_end:
                 return
-            standing = self._min_wait != float("inf") and self._min_wait > self.target_s
             # A refusal now and then is a burst; more than a few in a
             # hundred is a load the slots cannot take.
-            pressure = standing or self._refused > max(2, self._arrived // 50)
+            # (A long wait alone is no sign: with many threads taking turns
+            # at the GIL, answering refusals makes every request slower.)
+            pressure = self._refused > max(2, self._arrived // 50)
             if self.backlog_over(now):
                 self.pace_s = min(_PACE_MAX_S, max(_PACE_FIRST_S, self.pace_s * 2))
             elif self.pace_s:
                 self.pace_s = self.pace_s / 2 if self.pace_s > _PACE_FIRST_S else 0.0
+            # The most the slots served in a second, forgotten slowly (a
+            # tenth a second) so that a slower machine is noticed.
+            self._capacity = max(self._capacity * 0.9, float(self._served))
             before = self.factor
             if pressure:
                 self._calm = 0
@@ -224,8 +220,7 @@ class Controller:
                     self.factor -= 1
             if self.factor == 1 and before > 1:
                 self._seen.clear()
-            self._min_wait = float("inf")
-            self._refused = self._arrived = self._served = 0
+                self._refused = self._arrived = self._served = 0
             self._window_end = now + WINDOW_SECONDS
         if self.factor != before:
             metrics.INGEST_SHED_FACTOR.set(self.factor)
