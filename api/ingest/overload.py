@@ -4,7 +4,9 @@ A stats request the server cannot answer before the SDK's 10 s timeout is
 worse than one it refuses at once: the SDK gives up on it, sends it again
 (six times, ~63 s) and the server still does the work of every copy. Left
 alone, an offered load above capacity grows the queue until almost nothing
-is answered in time (docs/scaling.md, "Overload"). So each web process:
+is answered in time (docs/scaling.md, "Overload"). So each web process,
+with ``INGEST_STATS_WAIT_MS`` set (off by default: in the open-loop
+benchmark the sampling factor still overshoots, docs/benchmarks.md):
 
 * **Queues boundedly, with a deadline.** At most ``slots`` stats requests
   run at once (one for the queued sink, whose requests wait for nothing; two
@@ -12,9 +14,8 @@ is answered in time (docs/scaling.md, "Overload"). So each web process:
   ``INGEST_STATS_QUEUE`` more wait for a slot, each at most
   ``INGEST_STATS_WAIT_MS``. A request that finds the queue full or waits too
   long is answered at once. (granian must hand requests to Python to be
-  seen waiting: ``--blocking-threads`` above the slots plus the queue, 16 in
-  the documented commands; with one thread the queue is granian's, out of
-  sight.)
+  seen waiting: ``--blocking-threads`` above the slots plus the queue, e.g.
+  16; with one thread the queue is granian's, out of sight.)
 * **Samples instead of refusing at random.** More than one refusal in
   fifty sets the *sampling factor* N to what brings the kept samples
   down to what the slots can serve (arrived ÷ (0.9 × the most they served
