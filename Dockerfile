@@ -33,6 +33,8 @@ ENV DJANGO_SETTINGS_MODULE=api.settings \
     GRANIAN_PORT=8000 \
     GRANIAN_WORKERS=2 \
     GRANIAN_BLOCKING_THREADS=2 \
+    GRANIAN_BACKLOG=4096 \
+    GRANIAN_BACKPRESSURE=4096 \
     GRANIAN_RESPAWN_FAILED_WORKERS=true
 
 # Hashed, compressed static files, served by the app itself (whitenoise).
