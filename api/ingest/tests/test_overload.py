@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from dataclasses import replace
 
 import orjson
@@ -15,7 +14,8 @@ import pytest
 
 from api.events.models import StatsSample
 from api.ingest import overload
-from api.ingest.tests.fake_sdk import next_report, stats_report
+from api.ingest.sinks import current_sink
+from api.ingest.tests.fake_sdk import next_report, queued_sink, stats_report
 from api.ingest.tests.lane import wsgi
 
 pytestmark = pytest.mark.django_db
@@ -248,22 +248,11 @@ def test_new_sessions_are_told_a_longer_interval_while_sampling(page, app, gate)
 def test_the_queued_sink_reads_its_backlog_from_redis_with_every_batch(
     page, gate, settings, tmp_path, spool
 ):
-    from api.ingest.sinks import current_sink
-    from api.ingest.sinks.queued import redis_client
-
-    stream = f"pm:test:{uuid.uuid4().hex}"
-    settings.CONFIG = replace(
-        settings.CONFIG,
-        ingest_sink="queued",
-        ingest_stream=stream,
-        ingest_spool=spool,
-        ingest_spool_dir=tmp_path / "spool",
-        ingest_backlog_max=2,
-    )
-    alice = page("alice").join()
-    page("bob").join()
-    link = alice.add_connection("bob")
-    try:
+    with queued_sink(settings, tmp_path, spool=spool):
+        settings.CONFIG = replace(settings.CONFIG, ingest_backlog_max=2)
+        alice = page("alice").join()
+        page("bob").join()
+        link = alice.add_connection("bob")
         report = stats_report()
         for _ in range(2):
             assert post_stats(alice, link, report)[0] == "200 OK"
@@ -274,6 +263,3 @@ def test_the_queued_sink_reads_its_backlog_from_redis_with_every_batch(
         assert length == 2 and 0 <= age_s < 60
         next_window(gate)
         assert gate.pace_s > 0  # two unstored samples: at its bound
-    finally:
-        current_sink().close()
-        redis_client().delete(stream)
