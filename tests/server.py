@@ -169,7 +169,9 @@ class Response:
         return self.body.decode()
 
 
-def granian(port: int, env: dict[str, str], *, workers: int = 1) -> Server:
+def granian(port: int, env: dict[str, str], *, workers: int = 1, threads: int = 2) -> Server:
+    """granian as the documented commands run it (two blocking threads per
+    worker, unless ``threads``)."""
     return Server(
         [
             str(VENV_BIN / "granian"),
@@ -183,7 +185,7 @@ def granian(port: int, env: dict[str, str], *, workers: int = 1) -> Server:
             "--workers",
             str(workers),
             "--blocking-threads",
-            "16",
+            str(threads),
         ],
         env,
         port,

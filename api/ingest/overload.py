@@ -95,7 +95,6 @@ class Controller:
         backlog_max: int,
         backlog_max_age_s: float,
     ) -> None:
-        self.slots = slots
         self.queue = queue
         self.wait_s = wait_s
         self.max_factor = max(1, max_factor)
@@ -284,8 +283,10 @@ def _shed(environ: dict, start_response: Callable, reason: str) -> Iterable[byte
 
 def stats_lane(app: Callable, environ: dict, start_response: Callable) -> Iterable[bytes]:
     """``app`` (the lean SDK handler) behind the sampling and the bounded
-    queue."""
+    queue; straight to ``app`` while the control is off (the default)."""
     gate = controller()
+    if gate.wait_s <= 0:
+        return app(environ, start_response)
     gate.tick()
     gate._arrived += 1
     if gate.factor > 1:
@@ -298,8 +299,6 @@ def stats_lane(app: Callable, environ: dict, start_response: Callable) -> Iterab
             environ["wsgi.input"] = io.BytesIO(body)
             if not gate.keep(_connection_key(body)):
                 return _shed(environ, start_response, "sampled")
-    if gate.wait_s <= 0:
-        return app(environ, start_response)
     if not gate.admit():
         return _shed(environ, start_response, "overloaded")
     try:

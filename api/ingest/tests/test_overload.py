@@ -43,7 +43,9 @@ def next_window(gate: overload.Controller) -> None:
 
 
 @pytest.fixture
-def gate():
+def gate(settings):
+    """This process's controller, with the control turned on."""
+    settings.CONFIG = replace(settings.CONFIG, ingest_stats_wait_ms=500)
     gate = overload.controller()
     yield gate
     overload.controller.cache_clear()
@@ -212,9 +214,7 @@ def test_a_sample_that_finds_the_queue_full_is_answered_at_once_and_not_stored(
     call, gate, settings
 ):
     alice, link = call
-    settings.CONFIG = replace(
-        settings.CONFIG, ingest_stats_concurrency=1, ingest_stats_queue=0, ingest_stats_wait_ms=500
-    )
+    settings.CONFIG = replace(settings.CONFIG, ingest_stats_concurrency=1, ingest_stats_queue=0)
     gate = overload.controller()
     assert gate.admit()  # another request holds the only slot
     try:
