@@ -162,10 +162,11 @@ def main() -> None:
     )
 
     if args.sink == "queued":
-        from api.ingest.worker import IngestWorker
+        from api.ingest.worker import IngestWorker, worker_process_prepare
 
         worker = IngestWorker(consumer="profile", block_ms=10)
         worker.ensure_group()
+        worker_process_prepare()  # as manage.py ingest_worker does
         started, backend = time.process_time(), _backend_cpu()
         if args.profile == "worker":
             profiler.enable()

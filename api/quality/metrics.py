@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cached_property
 from math import isfinite
 from typing import Any
 
@@ -120,7 +119,9 @@ def _list(value: Any) -> list[dict]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-@dataclass
+# Slots: four of these per sample, each with ~40 attributes, and the
+# detectors read them a dozen times each.
+@dataclass(slots=True)
 class StreamSample:
     """What one inbound/outbound report says about its interval."""
 
@@ -165,17 +166,23 @@ class StreamSample:
     cpu_share: float | None = None
     bandwidth_share: float | None = None
     codec: str | None = None
+    _subject: str | None = field(default=None, repr=False, compare=False)
 
     # Cached: every rule of the stream names its subject (and formatting the
     # track's UUID each time cost more than the rule itself).
-    @cached_property
+    @property
     def subject(self) -> str:
-        if self.track_id is not None:
-            return f"track:{self.track_id}"
-        return f"stream:{self.stats_id}"[:128]
+        subject = self._subject
+        if subject is None:
+            if self.track_id is not None:
+                subject = f"track:{self.track_id}"
+            else:
+                subject = f"stream:{self.stats_id}"[:128]
+            self._subject = subject
+        return subject
 
 
-@dataclass
+@dataclass(slots=True)
 class PairSample:
     """The selected candidate pair of the connection in this sample."""
 
@@ -302,32 +309,39 @@ def sample_extract(
         known = [r for r in rtts if r is not None]
         connection_rtt = sum(known) / len(known) if known else None
 
+    counters = out.counters
     for kind in KINDS:
-        section = _dict(data.get(kind))
+        section = data.get(kind)
+        if not isinstance(section, dict):
+            continue
         for direction in DIRECTIONS:
-            for report in _list(section.get(direction)):
+            reports = section.get(direction)
+            if not isinstance(reports, list):
+                continue
+            for report in reports:
+                if not isinstance(report, dict):
+                    continue
                 stats_id = report.get("id")
                 if not isinstance(stats_id, str) or not stats_id:
                     continue
                 ident = _track_ident(report)
-                stream = _stream_extract(
-                    report=report,
-                    kind=kind,
-                    direction=direction,
-                    ident=ident,
-                    track_id=track_ids.get((direction, kind, ident)) if ident else None,
-                    at=at,
-                    interval_s=interval_s,
-                    limit_s=limit_s,
-                    prev=previous.get(stats_id),
-                    remote=remotes.get(stats_id),
-                    connection_rtt=connection_rtt,
-                    counters=out.counters,
-                    previous=previous,
+                _stream_extract(
+                    out,
+                    report,
+                    stats_id,
+                    kind,
+                    direction,
+                    ident,
+                    track_ids.get((direction, kind, ident)) if ident else None,
+                    at,
+                    interval_s,
+                    limit_s,
+                    previous.get(stats_id),
+                    remotes.get(stats_id),
+                    connection_rtt,
+                    counters,
+                    previous,
                 )
-                out.streams.append(stream)
-                total = num(report.get("bytesReceived" if direction == "inbound" else "bytesSent"))
-                out.media_flowed = out.media_flowed or bool(total and total > 0)
     return out
 
 
@@ -385,8 +399,9 @@ def _delta(value: float | None, before: float | None) -> float | None:
 
 
 def _stream_extract(
-    *,
+    out: Extraction,
     report: dict,
+    stats_id: str,
     kind: str,
     direction: str,
     ident: str | None,
@@ -399,27 +414,46 @@ def _stream_extract(
     connection_rtt: float | None,
     counters: dict,
     previous: dict,
-) -> StreamSample:
+) -> None:
+    """Append the stream's sample to ``out`` (the hottest function of the
+    analysis: arguments by position, counters and their deltas in one
+    loop)."""
     inbound = direction == "inbound"
     names = _COUNTERS[(kind, direction)]
-    values = _numbers(report, names)
     ts = num(report.get("timestamp"))
     dt, newer, gap = _interval(ts, prev, limit_s)
 
     deltas: dict[str, float | None] = {}
     if dt is not None and prev is not None:
-        for short, value in values.items():
-            before = prev.get(short)
+        values: dict[str, float | None] = {}
+        before_of = prev.get
+        for key, short in names.items():
+            value: Any = report.get(key)
+            value_type = type(value)
+            if value_type is int:
+                value = float(value)
+            elif value_type is float:
+                if not isfinite(value):
+                    value = None
+            elif value is not None:
+                value = num(value)
+            values[short] = value
+            before = before_of(short)
             deltas[short] = None if value is None or before is None else value - before
         # Fewer bytes or packets than before: the stream was reset. (Other
         # counters, e.g. packetsLost, may legitimately go down: duplicates
         # are subtracted.)
         if (deltas["bytes"] or 0) < 0 or (deltas["packets"] or 0) < 0:
             dt, deltas = None, {}
+    else:
+        values = _numbers(report, names)
+    traffic = values["bytes"]
+    if traffic and traffic > 0:
+        out.media_flowed = True
 
     mime = report.get("mimeType")
     sample = StreamSample(
-        stats_id=report["id"],
+        stats_id=stats_id,
         kind=kind,
         direction=direction,
         ident=ident,
@@ -495,7 +529,6 @@ def _stream_extract(
 
     if newer:
         kept = {"ts": ts, "gap": gap, **values}
-        traffic = values.get("bytes")
         kept["had_traffic"] = sample.had_traffic or bool(traffic and traffic > 0)
         best = prev.get("best_fps") if prev else None
         if sample.fps is not None:
@@ -511,8 +544,8 @@ def _stream_extract(
             kept["ql_cpu"], kept["ql_bandwidth"] = num(ql.get("cpu")), num(ql.get("bandwidth"))
         else:
             kept["ql_cpu"] = kept["ql_bandwidth"] = None
-        counters[sample.stats_id] = kept
-    return sample
+        counters[stats_id] = kept
+    out.streams.append(sample)
 
 
 def _inbound_fill(

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
-from api.ingest.worker import IngestWorker
+from api.ingest.worker import IngestWorker, worker_process_prepare
 
 
 class Command(BaseCommand):
@@ -66,6 +66,7 @@ class Command(BaseCommand):
             claim_idle_ms=int(options["claim_idle"] * 1000),
         )
         worker.ensure_group()
+        worker_process_prepare()
         stopping = {"flag": False}
 
         def stop(signum, frame):
