@@ -162,6 +162,11 @@ def main() -> None:
     )
 
     if args.sink == "queued":
+        from api.ingest.sinks import current_sink
+
+        # Every sample in Redis, and the spool's thread stopped: its
+        # forwarding would count as the worker's CPU.
+        current_sink().close()
         from api.ingest.worker import IngestWorker, worker_process_prepare
 
         worker = IngestWorker(consumer="profile", block_ms=10)

@@ -91,26 +91,32 @@ def _sample_analysed(sample: QueuedSample, data: dict) -> list[tuple]:
     for the batch's one INSERT), its connection type, its detectors.
     ``data`` is the report as stored (parsed once, by the scrubbing)."""
     state = sample.state
-    seen = _types_seen.get(sample.connection_id)
-    if seen is not None and seen != state.type:
-        state = replace(state, type=seen)
+    connection_id = sample.connection_id
     context = sample_context(
         state=state,
-        connection_id=sample.connection_id,
+        connection_id=connection_id,
         sample_id=sample.sample_id,
         at=sample.at,
         data=data,
     )
-    with quality.connection_locked(sample.connection_id):
+    with quality.connection_locked(connection_id):
         analysis = quality.sample_analyse(context=context, data=data)
-        connection_type_seen(
-            state=state, connection_id=sample.connection_id, candidate_type=analysis.candidate_type
-        )
+        candidate_type = analysis.candidate_type
+        if candidate_type:
+            seen = _types_seen.get(connection_id)
+            known = state.type if seen is None else seen
+            if candidate_type != known:
+                # Rare (the pair changed): the state as this worker knows it.
+                connection_type_seen(
+                    state=replace(state, type=known),
+                    connection_id=connection_id,
+                    candidate_type=candidate_type,
+                )
         quality.sample_detect(analysis)
-    if analysis.candidate_type:
+    if candidate_type:
         if len(_types_seen) >= 100_000:
             _types_seen.clear()
-        _types_seen[sample.connection_id] = analysis.candidate_type
+        _types_seen[connection_id] = candidate_type
     return analysis.metric_rows
 
 

@@ -119,14 +119,6 @@ _REAL_LIMIT = 1e30
 _INT_LIMIT = 2**31 - 1
 
 
-def _real(value: float | None) -> float | None:
-    return value if value is not None and abs(value) < _REAL_LIMIT else None
-
-
-def _int(value: int | None) -> int | None:
-    return value if value is not None and -_INT_LIMIT <= value <= _INT_LIMIT else None
-
-
 METRIC_COLUMNS = (
     "connection_id",
     "track_id",
@@ -155,28 +147,40 @@ METRIC_COLUMNS = (
 
 
 def _metric_row(context: SampleContext, s: metrics.StreamSample) -> tuple:
-    """A TrackMetric row as values in METRIC_COLUMNS order."""
+    """A TrackMetric row as values in METRIC_COLUMNS order, each real and
+    integer checked against its column's limit inline (four rows a sample,
+    a dozen values each: a function call per value cost more than the
+    check)."""
+    limit, int_limit = _REAL_LIMIT, _INT_LIMIT
+    interval_s, bitrate, packet_rate = s.interval_s, s.bitrate, s.packet_rate
+    packets, packets_lost, loss_pct = s.packets, s.packets_lost, s.loss_pct
+    jitter_ms, rtt_ms, jitter_buffer_ms, fps = s.jitter_ms, s.rtt_ms, s.jitter_buffer_ms, s.fps
+    freeze_ms, concealment_pct = s.freeze_ms, s.concealment_pct
     return (
         context.connection_id,
         s.track_id,
         context.created_at,
         s.kind,
         s.direction,
-        _real(s.interval_s),
-        _real(s.bitrate),
-        _real(s.packet_rate),
-        _int(s.packets),
-        _int(s.packets_lost),
-        _real(s.loss_pct),
-        _real(s.jitter_ms),
-        _real(s.rtt_ms),
-        _real(s.jitter_buffer_ms),
-        _real(s.fps),
+        interval_s if interval_s is not None and abs(interval_s) < limit else None,
+        bitrate if bitrate is not None and abs(bitrate) < limit else None,
+        packet_rate if packet_rate is not None and abs(packet_rate) < limit else None,
+        packets if packets is not None and -int_limit <= packets <= int_limit else None,
+        packets_lost
+        if packets_lost is not None and -int_limit <= packets_lost <= int_limit
+        else None,
+        loss_pct if loss_pct is not None and abs(loss_pct) < limit else None,
+        jitter_ms if jitter_ms is not None and abs(jitter_ms) < limit else None,
+        rtt_ms if rtt_ms is not None and abs(rtt_ms) < limit else None,
+        jitter_buffer_ms
+        if jitter_buffer_ms is not None and abs(jitter_buffer_ms) < limit
+        else None,
+        fps if fps is not None and abs(fps) < limit else None,
         s.width,
         s.height,
         s.freeze_count,
-        _real(s.freeze_ms),
-        _real(s.concealment_pct),
+        freeze_ms if freeze_ms is not None and abs(freeze_ms) < limit else None,
+        concealment_pct if concealment_pct is not None and abs(concealment_pct) < limit else None,
         s.limitation,
         s.mos,
         s.video_score,
