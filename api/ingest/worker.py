@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import orjson
 import redis
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -41,7 +42,7 @@ from api.common.ids import uuid7_seconds
 from api.events.codec import report_compress
 from api.events.writer import SampleRow, SampleToStore, rows_insert, samples_insert
 from api.ingest.sinks.codec import QueuedSample, message_decode
-from api.ingest.sinks.connections import connection_type_seen, report_private, sample_context
+from api.ingest.sinks.connections import connection_type_seen, report_stored, sample_context
 from api.quality import analysis as quality
 from api.quality.models import TrackMetric
 
@@ -89,7 +90,7 @@ _types_seen: dict[uuid.UUID, str] = {}
 def _sample_analysed(sample: QueuedSample, data: dict) -> list[tuple]:
     """The work after a new sample was stored: its metric rows (returned,
     for the batch's one INSERT), its connection type, its detectors.
-    ``data`` is the report as stored (parsed once, by the scrubbing)."""
+    ``data`` is the report as stored (scrubbed)."""
     state = sample.state
     connection_id = sample.connection_id
     context = sample_context(
@@ -129,13 +130,18 @@ def batch_store(samples: list[QueuedSample]) -> tuple[int, int]:
     # foreign keys are checked: drop such samples first, in one query.
     wanted = {s.connection_id for s in samples}
     existing = set(Connection.objects.filter(pk__in=wanted).values_list("pk", flat=True))
-    # Addresses scrubbed as each app says, before anything is stored; the
-    # parsed report goes on to the analysis.
-    kept: list[tuple[QueuedSample, dict, bytes]] = []
+    # Addresses scrubbed as each app says, before anything is stored. A
+    # report is parsed for that, and parsed again for its analysis just
+    # before it runs: a batch's 500 parsed reports held from one to the
+    # other cost more (cold in the CPU's caches by then, and the allocator
+    # with them) than the second parse (bench/profile_stats.py).
+    kept: list[tuple[QueuedSample, bytes]] = []
+    to_store: list[SampleToStore] = []
     for s in samples:
         if s.connection_id in existing:
-            data, raw = report_private(s.state.app_id, s.raw)
-            kept.append((s, data, raw))
+            raw = report_stored(s.state.app_id, s.raw)
+            kept.append((s, raw))
+            to_store.append(_to_store(s, raw))
     dropped = len(samples) - len(kept)
     if dropped:
         logger.error(
@@ -147,14 +153,14 @@ def batch_store(samples: list[QueuedSample]) -> tuple[int, int]:
     # after the commit (nothing kept if the batch fails and is retried).
     owners = [
         (s.connection_id, s.state.conference_id, s.state.participant_id, s.state.peer_id)
-        for s, _, _ in kept
+        for s, _ in kept
     ]
     with quality.samples_batch(owners), transaction.atomic():
-        new_ids = samples_insert([_to_store(s, raw) for s, _, raw in kept])
+        new_ids = samples_insert(to_store)
         rows: list[tuple] = []
-        for sample, data, _ in kept:
+        for sample, raw in kept:
             if sample.sample_id in new_ids:
-                rows += _sample_analysed(sample, data)
+                rows += _sample_analysed(sample, orjson.loads(raw))
         rows_insert(model=TrackMetric, columns=quality.METRIC_COLUMNS, rows=rows)
     return len(new_ids), dropped
 

@@ -94,6 +94,15 @@ def connection_owned(state: ConnectionState | None, session_id: uuid.UUID) -> Co
     return state
 
 
+def report_stored(app_id: uuid.UUID, raw: bytes) -> bytes:
+    """The bytes of a stats report to store, as its app's privacy switch
+    keeps it (:func:`report_private` without the parsed report: an app
+    that keeps addresses costs no parse)."""
+    if app_state(app_id).address_privacy == privacy.KEEP:
+        return raw
+    return report_private(app_id, raw)[1]
+
+
 def report_private(app_id: uuid.UUID, raw: bytes) -> tuple[dict, bytes]:
     """A stats report (the JSON bytes the SDK sent) as its app's privacy
     switch keeps it: parsed, and the bytes to store (re-encoded unless the
