@@ -223,7 +223,12 @@ MOS_TIERS = (
 
 
 def _stream_step(
-    rule: StreamRule, state: ConnectionState, s: StreamSample, marks: Marks, x: Extraction
+    rule: StreamRule,
+    state: ConnectionState,
+    s: StreamSample,
+    subject: str,
+    marks: Marks,
+    x: Extraction,
 ) -> list[Transition]:
     code = rule.code
     params = rule_settings(code)
@@ -231,9 +236,11 @@ def _stream_step(
     if value is None:
         # Not evaluated: nothing changes (threshold_step would return at once).
         return []
-    subject = s.subject
+    rule_state = state.rules.get((code, subject))
+    if rule_state is None:
+        rule_state = state.rule(code, subject)
     return threshold_step(
-        state.rule(code, subject),
+        rule_state,
         code=code,
         subject=subject,
         value=value,
@@ -248,18 +255,18 @@ def _stream_step(
 
 
 def _mos_tiers(
-    state: ConnectionState, s: StreamSample, marks: Marks, x: Extraction
+    state: ConnectionState, s: StreamSample, subject: str, marks: Marks, x: Extraction
 ) -> list[Transition]:
     very_low, low = MOS_TIERS
-    very_low_state = state.rule(very_low.code, s.subject)
-    low_state = state.rule(low.code, s.subject)
-    stepped = _stream_step(very_low, state, s, marks, x)
+    very_low_state = state.rule(very_low.code, subject)
+    low_state = state.rule(low.code, subject)
+    stepped = _stream_step(very_low, state, s, subject, marks, x)
     if very_low_state.open:
         # Very low took over: the low issue ends where it started.
         return stepped + resolve_open(
             low_state,
             code=low.code,
-            subject=s.subject,
+            subject=subject,
             at=very_low_state.onset or s.start,
             track_id=s.track_id,
         )
@@ -269,14 +276,14 @@ def _mos_tiers(
         return stepped + open_now(
             low_state,
             code=low.code,
-            subject=s.subject,
+            subject=subject,
             at=handed_back[0].at,
             value=s.mos,
             severity=CATALOGUE[low.code].type,
             evidence={"unit": "MOS", "stats_id": s.stats_id, "kind": s.kind},
             track_id=s.track_id,
         )
-    return stepped + _stream_step(low, state, s, marks, x)
+    return stepped + _stream_step(low, state, s, subject, marks, x)
 
 
 def streams_detect(
@@ -288,10 +295,13 @@ def streams_detect(
     for s in extraction.streams:
         if s.interval_s is None:
             continue
+        subject = s.subject
         for rule in _RULES_OF_STREAM.get((s.kind, s.direction), ()):
-            transitions += _stream_step(rule, state, s, marks, extraction)
+            stepped = _stream_step(rule, state, s, subject, marks, extraction)
+            if stepped:
+                transitions += stepped
         if s.kind == "audio" and s.direction == "inbound":
-            transitions += _mos_tiers(state, s, marks, extraction)
+            transitions += _mos_tiers(state, s, subject, marks, extraction)
     if extraction.pair is not None:
         transitions += pair_detect(state=state, pair=extraction.pair)
     return transitions
