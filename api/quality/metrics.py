@@ -487,7 +487,7 @@ def _stream_extract(
             sample.packet_rate = d_packets / dt
 
     if inbound:
-        _inbound_fill(sample, report=report, remote=remote, deltas=deltas, dt=dt)
+        _inbound_fill(sample, report, remote, deltas, dt)
         if sample.rtt_ms is None:
             sample.rtt_ms = connection_rtt
         if kind == "audio" and sample.loss_pct is not None:
@@ -515,15 +515,7 @@ def _stream_extract(
                 qp=sample.qp,
             )
     else:
-        _outbound_fill(
-            sample,
-            report=report,
-            remote=remote,
-            deltas=deltas,
-            dt=dt,
-            previous=previous,
-            counters=counters,
-        )
+        _outbound_fill(sample, report, remote, deltas, dt, previous, counters)
         if sample.rtt_ms is None:
             sample.rtt_ms = connection_rtt
 
@@ -549,7 +541,7 @@ def _stream_extract(
 
 
 def _inbound_fill(
-    sample: StreamSample, *, report: dict, remote: dict | None, deltas: dict, dt: float | None
+    sample: StreamSample, report: dict, remote: dict | None, deltas: dict, dt: float | None
 ) -> None:
     sample.jitter_ms = _ms(num(report.get("jitter")))
     if remote is not None and num(remote.get("roundTripTime")) is not None:
@@ -614,7 +606,6 @@ def _inbound_fill(
 
 def _outbound_fill(
     sample: StreamSample,
-    *,
     report: dict,
     remote: dict | None,
     deltas: dict,

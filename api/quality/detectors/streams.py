@@ -16,6 +16,7 @@ from api.quality.detectors.engine import (
     Transition,
     open_now,
     resolve_open,
+    threshold_quiet,
     threshold_step,
 )
 from api.quality.metrics import DIRECTIONS, KINDS, Extraction, PairSample, StreamSample
@@ -239,6 +240,8 @@ def _stream_step(
     rule_state = state.rules.get((code, subject))
     if rule_state is None:
         rule_state = state.rule(code, subject)
+    if threshold_quiet(rule_state, value, s.start, params, rule.above):
+        return []
     return threshold_step(
         rule_state,
         code=code,
@@ -337,23 +340,19 @@ def pair_detect(*, state: ConnectionState, pair: PairSample) -> list[Transition]
         one_way = pair.bytes_received_delta
     relay = pair.candidate_type == "relay"
     tcp = pair.protocol == "tcp" or pair.relay_protocol in {"tcp", "tls"}
-    evidence: dict[str, Any] = {
-        "candidate_type": pair.candidate_type,
-        "protocol": pair.protocol,
-        "relay_protocol": pair.relay_protocol,
-    }
-    if pair.relay_url:
-        evidence["relay_url"] = pair.relay_url[:200]
-    checks: list[tuple[str, float | None, bool, dict[str, Any]]] = [
-        ("high_rtt", pair.rtt_ms, True, {"unit": "ms"}),
-        ("one_way_media", one_way, False, {"unit": "bytes"}),
-        ("turn_used", _flag(relay) if pair.candidate_type else None, True, evidence),
-        ("tcp_used", _flag(tcp) if pair.protocol else None, True, evidence),
-    ]
-    for code, value, above, details in checks:
+    checks: tuple[tuple[str, float | None, bool], ...] = (
+        ("high_rtt", pair.rtt_ms, True),
+        ("one_way_media", one_way, False),
+        ("turn_used", _flag(relay) if pair.candidate_type else None, True),
+        ("tcp_used", _flag(tcp) if pair.protocol else None, True),
+    )
+    for code, value, above in checks:
         params = rule_settings(code)
+        rule_state = state.rule(code, subject)
+        if value is None or threshold_quiet(rule_state, value, pair.start, params, above):
+            continue
         transitions += threshold_step(
-            state.rule(code, subject),
+            rule_state,
             code=code,
             subject=subject,
             value=value,
@@ -362,6 +361,23 @@ def pair_detect(*, state: ConnectionState, pair: PairSample) -> list[Transition]
             params=params,
             above=above,
             base_severity=CATALOGUE[code].type,
-            evidence=details,
+            evidence=_pair_evidence(code, pair),
         )
     return transitions
+
+
+def _pair_evidence(code: str, pair: PairSample) -> dict[str, Any]:
+    """What an issue of the pair's rules records (built only when one may
+    change: nearly every sample changes nothing)."""
+    if code == "high_rtt":
+        return {"unit": "ms"}
+    if code == "one_way_media":
+        return {"unit": "bytes"}
+    evidence: dict[str, Any] = {
+        "candidate_type": pair.candidate_type,
+        "protocol": pair.protocol,
+        "relay_protocol": pair.relay_protocol,
+    }
+    if pair.relay_url:
+        evidence["relay_url"] = pair.relay_url[:200]
+    return evidence
