@@ -479,11 +479,18 @@ class RedisState(_Stripes):
         round trip. On an exception nothing is written: the batch is
         retried from the states as they were."""
         wanted = list(dict.fromkeys(keys))
-        pipe = self.redis.pipeline(transaction=False)
+        # Written out in RESP on the thread's own connection: a batch
+        # names a few hundred connections, and redis-py's pipeline cost
+        # more per command than the command itself.
+        commands: list[bytes] = []
         for connection_id, conference_id, participant_id, peer_id in wanted:
-            pipe.hmget(self._connection_key(connection_id), [b"s", b"e"])
-            pipe.hmget(self._marks_key(conference_id), [_hex(participant_id), _hex(peer_id)])
-        replies = pipe.execute() if wanted else []
+            commands.append(_command(b"HMGET", self._connection_key(connection_id), b"s", b"e"))
+            commands.append(
+                _command(
+                    b"HMGET", self._marks_key(conference_id), _hex(participant_id), _hex(peer_id)
+                )
+            )
+        replies = self._send(*commands) if commands else []
         states: dict[Any, ConnectionState] = {}
         marks: dict[tuple[Any, Any], ParticipantMarks] = {}
         for index, (connection_id, conference_id, participant_id, peer_id) in enumerate(wanted):
@@ -497,11 +504,11 @@ class RedisState(_Stripes):
             dirty = self._local.batch["dirty"]
         finally:
             self._local.batch = None
-        if dirty:
-            pipe = self.redis.pipeline(transaction=False)
-            for state, stats, events in dirty.values():
-                self._save(pipe, state, stats=stats, events=events)
-            pipe.execute()
+        commands = []
+        for state, stats, events in dirty.values():
+            commands += self._save(state, stats=stats, events=events)
+        if commands:
+            self._send(*commands)
 
     # the interface
     def sample_load(
@@ -540,18 +547,21 @@ class RedisState(_Stripes):
             return None
         return connection_decode(connection_id, stats_part, events_part)
 
-    def _save(self, pipe: Any, state: ConnectionState, *, stats: bool, events: bool) -> None:
-        fields = {}
+    def _save(self, state: ConnectionState, *, stats: bool, events: bool) -> list[bytes]:
+        """The commands that write a batch's state of a connection."""
+        fields: list[bytes] = []
         if stats:
-            fields[b"s"] = stats_part_encode(state)
+            fields += [b"s", stats_part_encode(state)]
         if events:
-            fields[b"e"] = events_part_encode(state)
-        if fields:
-            key = self._connection_key(state.connection_id)
-            fields[b"v"] = os.urandom(8)
-            pipe.hset(key, mapping=fields)
-            pipe.expire(key, self._ttl())
-            self._cache_drop(state.connection_id)
+            fields += [b"e", events_part_encode(state)]
+        if not fields:
+            return []
+        key = self._connection_key(state.connection_id)
+        self._cache_drop(state.connection_id)
+        return [
+            _command(b"HSET", key, *fields, b"v", os.urandom(8)),
+            _command(b"EXPIRE", key, b"%d" % self._ttl()),
+        ]
 
     def connection_save(
         self, state: ConnectionState, *, stats: bool = True, events: bool = True
