@@ -11,6 +11,7 @@ the two halves of the queued path are measured apart.
     bench/env.sh values, then:
     .venv/bin/python bench/profile_stats.py --sink direct -n 2000
     .venv/bin/python bench/profile_stats.py --sink queued -n 2000 --profile worker
+    .venv/bin/python bench/profile_stats.py --sink queued -n 3400 --connections 200 --warm 400
 
 ``--profile request|worker`` prints the cProfile top functions of that half.
 The database named by DATABASE_URL is dropped and re-created (PostgreSQL).
@@ -67,6 +68,15 @@ def main() -> None:
     parser.add_argument("--sink", choices=("direct", "queued"), default="direct")
     parser.add_argument("-n", type=int, default=2000, help="stats requests")
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument(
+        "--warm",
+        type=int,
+        default=None,
+        help="requests sent before the measured ones; with the queued sink a worker stores "
+        "them first, so that every connection's tracks and state exist (default: "
+        "min(50, n/10), stored with the rest). With many --connections this measures the "
+        "steady state of a realistic batch: a few samples of each of hundreds of connections.",
+    )
     parser.add_argument("--profile", choices=("request", "worker"), default=None)
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumulative)")
@@ -137,7 +147,7 @@ def main() -> None:
 
     # CPU time, not wall time: waiting for PostgreSQL or Redis is not counted.
     profiler = cProfile.Profile(time.process_time)
-    warm = min(50, args.n // 10)
+    warm = min(50, args.n // 10) if args.warm is None else args.warm
     # The same bodies to the no-op route first: the server stack alone.
     started = time.process_time()
     for body in bodies[warm:]:
@@ -146,6 +156,15 @@ def main() -> None:
     print(f"no-op: {noop_cpu * 1e6:.0f} µs CPU per request (same bodies)")
     for body in bodies[:warm]:
         post("/v1/stats", body)
+    if args.sink == "queued" and args.warm is not None:
+        from api.ingest.sinks import current_sink
+        from api.ingest.worker import IngestWorker
+
+        current_sink().flush(timeout=30)
+        warming = IngestWorker(consumer="profile", block_ms=10)
+        warming.ensure_group()
+        while warming.run_once():
+            pass
     started, backend = time.process_time(), _backend_cpu()
     if args.profile == "request":
         profiler.enable()
