@@ -27,6 +27,7 @@ answers with the Django handler's, header for header.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
@@ -50,7 +51,6 @@ request_logger = logging.getLogger("django.request")
 
 _JSON = ("Content-Type", "application/json; charset=utf-8")
 _VARY = ("Vary", "origin")
-_OK = "200 OK"
 _HOSTS_CACHED = 256
 
 
@@ -75,6 +75,7 @@ class _Request:
         self.resolver_match = match
 
 
+@functools.cache
 def _status_line(status: int) -> str:
     return f"{status} {HTTPStatus(status).phrase}"
 
@@ -172,7 +173,7 @@ class StatsWsgi:
             request_observed(route=match.route, method="POST", status=status, seconds=seconds)
             if self.log_requests:
                 access_log("POST", match.route, status, seconds)
-            start_response(_OK if status == 200 else _status_line(status), headers)
+            start_response(_status_line(status), headers)
         finally:
             request_finished.send(sender=self.__class__)
         return [body]
