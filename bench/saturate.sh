@@ -17,7 +17,8 @@ bench_start_server
 PIDS=(--server-pid "$SERVER_PID" --server-pid "$(bench_pg_pid)")
 if [ "$SINK" = queued ]; then
   bench_start_worker
-  PIDS+=(--server-pid "$WORKER_PID" --server-pid "$(bench_redis_pid)")
+  for pid in "${WORKER_PIDS[@]}"; do PIDS+=(--server-pid "$pid"); done
+  PIDS+=(--server-pid "$(bench_redis_pid)")
 fi
 cd "$ROOT"
 echo "== no-op route, $SECONDS_RUN s, $CLIENTS clients"

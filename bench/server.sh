@@ -36,16 +36,26 @@ bench_start_server() {
 }
 
 bench_start_worker() {
-  # BENCH_WORKER_NICE=N runs the worker at a lower CPU priority (ingest_worker --nice N).
-  (cd "$ROOT" && exec $PY manage.py ingest_worker --consumer bench-worker --progress 5 --nice "${BENCH_WORKER_NICE:-0}" \
-      >"$WORKER_LOG" 2>&1) &
-  WORKER_PID=$!
+  # BENCH_WORKER_NICE=N runs the workers at a lower CPU priority (ingest_worker --nice N);
+  # BENCH_INGEST_WORKERS=N starts N of them in one consumer group (logs: pm-bench-worker[-i].log).
+  WORKER_PIDS=()
+  local i log
+  for i in $(seq 1 "${BENCH_INGEST_WORKERS:-1}"); do
+    log="$WORKER_LOG"; [ "$i" -gt 1 ] && log="${WORKER_LOG%.log}-$i.log"
+    (cd "$ROOT" && exec $PY manage.py ingest_worker --consumer "bench-worker-$i" --progress 5 \
+        --nice "${BENCH_WORKER_NICE:-0}" >"$log" 2>&1) &
+    WORKER_PIDS+=($!)
+  done
+  WORKER_PID=${WORKER_PIDS[0]}
 }
 
 bench_stop() {
   [ -n "${SERVER_PID:-}" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-  [ -n "${WORKER_PID:-}" ] && kill "$WORKER_PID" 2>/dev/null && wait "$WORKER_PID" 2>/dev/null
-  SERVER_PID= WORKER_PID=
+  local pid
+  for pid in "${WORKER_PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  done
+  SERVER_PID= WORKER_PID= WORKER_PIDS=()
 }
 
 bench_pg_pid() {

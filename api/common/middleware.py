@@ -49,6 +49,27 @@ class _RequestIds:
 _request_ids = _RequestIds()
 
 
+def request_id_of(incoming: str, *, trusted: bool) -> str:
+    """The id of a request: the one a trusted proxy sent in
+    (``X-Request-ID``), or a new one. Also used by the bare stats lane
+    (api.ingest.stats_wsgi)."""
+    if trusted and _REQUEST_ID_RE.match(incoming):
+        return incoming
+    return _request_ids.next()
+
+
+def access_log(method: str, route: str, status: int, seconds: float) -> None:
+    """The access log line of a request (with ``LOG_REQUESTS`` on)."""
+    access_logger.info(
+        "%s %s %d %.1f ms",
+        method,
+        route,
+        status,
+        seconds * 1000,
+        extra={"method": method, "status": status, "duration_ms": round(seconds * 1000, 2)},
+    )
+
+
 class RequestContextMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -60,13 +81,9 @@ class RequestContextMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = perf_counter()
-        request_id = None
-        if self.trust_incoming_id:
-            incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-            if _REQUEST_ID_RE.match(incoming):
-                request_id = incoming
-        if request_id is None:
-            request_id = _request_ids.next()
+        request_id = request_id_of(
+            request.META.get("HTTP_X_REQUEST_ID", ""), trusted=self.trust_incoming_id
+        )
         # The context outlives this call: Django logs a 4xx or 5xx
         # (django.request) after the middleware chain has returned; it ends
         # with request_finished (api.common.logs.context_end).
@@ -81,16 +98,5 @@ class RequestContextMiddleware:
         )
         response["X-Request-ID"] = request_id
         if self.log_requests:
-            access_logger.info(
-                "%s %s %d %.1f ms",
-                request.method,
-                route,
-                response.status_code,
-                seconds * 1000,
-                extra={
-                    "method": request.method,
-                    "status": response.status_code,
-                    "duration_ms": round(seconds * 1000, 2),
-                },
-            )
+            access_log(request.method or "", route, response.status_code, seconds)
         return response

@@ -8,8 +8,10 @@ go through a handler whose only middleware is CORS and the request guard
 (``ALLOWED_HOSTS``, body size: api.common.guards), after the request
 context (id, logs, metrics); so do the operations endpoints (``/health``,
 ``/ready``, ``/metrics``), which must answer a probe that knows no host
-name (the guard lets them by). Every other request (admin, query API, GET on an SDK path) goes
-through the full stack.
+name (the guard lets them by). ``POST /v1/stats`` takes a bare WSGI lane
+in front of this handler (api.ingest.stats_wsgi), which hands it what is not
+the common case. Every other request (admin, query API, GET on an SDK path)
+goes through the full stack.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from collections.abc import Callable, Iterable
 
 from django.core.handlers.wsgi import WSGIHandler
 from django.test.utils import override_settings
-from django.urls import ResolverMatch
+from django.urls import ResolverMatch, resolve
 
 from api.common.views import OPS_PATHS
 from api.ingest import overload
+from api.ingest.stats_wsgi import StatsWsgi
 from api.ingest.urls import SDK_PATHS
 
 SDK_MIDDLEWARE = [
@@ -75,6 +78,8 @@ def is_lean(method: str, path: str) -> bool:
 
 def with_sdk_lane(full: WSGIHandler) -> Callable:
     sdk = SdkHandler()
+    # POST /v1/stats: the bare lane, which hands what it does not serve to sdk.
+    stats = StatsWsgi(sdk, {path: resolve(path).route for path in _STATS_PATHS})
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "")
@@ -82,7 +87,7 @@ def with_sdk_lane(full: WSGIHandler) -> Callable:
         if is_lean(method, path):
             if method == "POST" and path in _STATS_PATHS:
                 # Behind the bounded queue and the sampling (api.ingest.overload).
-                return overload.stats_lane(sdk, environ, start_response)
+                return overload.stats_lane(stats, environ, start_response)
             return sdk(environ, start_response)
         return full(environ, start_response)
 

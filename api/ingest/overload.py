@@ -26,11 +26,12 @@ benchmark the sampling factor still overshoots, docs/benchmarks.md):
   Counters in a report are cumulative, so the kept samples give the same
   totals; each kept pair gives the rates of one interval, so the detectors
   still open and close issues, N intervals later at most.
-* **Slows down while the backlog is past its bound.** The queued sink reads
+* **Slows down while the backlog is past its bound** (on by default, also
+  with the rest off). The queued sink reads
   the Redis stream's length and the age of its oldest unstored sample with
   every batch it forwards. Past ``INGEST_BACKLOG_MAX`` or
-  ``INGEST_BACKLOG_MAX_AGE_SECONDS``, each accepted request holds its slot a
-  little longer (a *pace*, doubled each second the backlog stays over, halved
+  ``INGEST_BACKLOG_MAX_AGE_SECONDS``, each accepted request holds its
+  thread (its slot, with the control on) a little longer (a *pace*, doubled each second the backlog stays over, halved
   each second it is under), which hands the CPU to the ingest worker: the
   accepted rate falls to the stored rate instead of the stream growing
   without bound. Clients that wait for their answer slow down with it; the
@@ -282,12 +283,16 @@ def _shed(environ: dict, start_response: Callable, reason: str) -> Iterable[byte
 
 
 def stats_lane(app: Callable, environ: dict, start_response: Callable) -> Iterable[bytes]:
-    """``app`` (the lean SDK handler) behind the sampling and the bounded
-    queue; straight to ``app`` while the control is off (the default)."""
+    """``app`` (the stats lane) behind the sampling and the bounded queue;
+    while those are off (the default), only paced on the backlog."""
     gate = controller()
-    if gate.wait_s <= 0:
-        return app(environ, start_response)
     gate.tick()
+    if gate.wait_s <= 0:
+        # Admission and sampling off (the default): the backlog's pace only.
+        answer = app(environ, start_response)
+        if gate.pace_s:
+            time.sleep(gate.pace_s)
+        return answer
     gate._arrived += 1
     if gate.factor > 1:
         try:

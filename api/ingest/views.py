@@ -32,6 +32,7 @@ from api.common.views import error_response
 from api.events.models import GenericEvent
 from api.ingest import budget, overload, services, tokens
 from api.ingest.body import (
+    body_bytes,
     body_parse,
     delta_ms,
     event_data_parse,
@@ -39,7 +40,7 @@ from api.ingest.body import (
     opt_str,
     opt_uuid,
     req_str,
-    stats_body_parse,
+    stats_body_decode,
     stats_sample_parse,
 )
 from api.ingest.services import EventIn
@@ -71,6 +72,26 @@ def _delegate(request: HttpRequest) -> HttpResponse:
     return match.func(request, *match.args, **match.kwargs)
 
 
+def sdk_error(exc: Exception, method: str, path: str) -> ApiError:
+    """The answer to what an SDK view raised (called in its ``except``),
+    and the log line of a 5xx: with the route and the error, never the body
+    or its token. Also the bare stats lane's (api.ingest.stats_wsgi)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, SuspiciousOperation):
+        # A Host the guard let by but the view could not use, and the like:
+        # the client's mistake, not the server's.
+        return ApiError("invalid_parameters")
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is away (restart, failover, too many connections):
+        # nothing was accepted, and the SDK retries a 503 like any failed
+        # request.
+        logger.warning("database unavailable on %s %s: %s", method, path, exc.__class__.__name__)
+        return ApiError("service_unavailable")
+    logger.exception("unhandled error on %s %s", method, path)
+    return ApiError("server_error")
+
+
 def sdk_endpoint(*methods: str) -> Callable:
     """Wrap an SDK view: method dispatch, JSON errors, no 500 without a log
     line (with the route and the error, never the body or its token)."""
@@ -83,26 +104,8 @@ def sdk_endpoint(*methods: str) -> Callable:
                 return _delegate(request)
             try:
                 return view(request)
-            except ApiError as error:
-                return error_response(error)
-            except SuspiciousOperation:
-                # A Host the guard let by but the view could not use, and
-                # the like: the client's mistake, not the server's.
-                return error_response(ApiError("invalid_parameters"))
-            except (OperationalError, InterfaceError) as exc:
-                # The database is away (restart, failover, too many
-                # connections): nothing was accepted, and the SDK retries a
-                # 503 like any failed request.
-                logger.warning(
-                    "database unavailable on %s %s: %s",
-                    request.method,
-                    request.path_info,
-                    exc.__class__.__name__,
-                )
-                return error_response(ApiError("service_unavailable"))
-            except Exception:
-                logger.exception("unhandled error on %s %s", request.method, request.path_info)
-                return error_response(ApiError("server_error"))
+            except Exception as exc:
+                return error_response(sdk_error(exc, request.method or "", request.path_info))
 
         wrapped.sdk_methods = methods  # type: ignore[attr-defined]
         return wrapped
@@ -319,11 +322,18 @@ def connection_batch(request: HttpRequest) -> HttpResponse:
 
 @sdk_endpoint("POST")
 def stats(request: HttpRequest) -> HttpResponse:
-    """The hot path: parse, authorise (the token; the sink checks the
-    connection), hand the sample to the sink (api.ingest.sinks), answer;
-    counted as accepted or refused (by error code) for /metrics."""
+    stats_take(body_bytes(request))
+    return empty_response()
+
+
+def stats_take(raw: bytes) -> None:
+    """The hot path, shared by this view and the bare WSGI lane
+    (api.ingest.stats_wsgi): parse, authorise (the token; the sink checks
+    the connection), hand the sample to the sink (api.ingest.sinks);
+    counted as accepted or refused (by error code) for /metrics. Raises
+    what the sink raises: ``ApiError``, or the database's errors."""
     try:
-        body = stats_body_parse(request)
+        body = stats_body_decode(raw)
         session_id = tokens.session_token_verify(body.token)
         current_sink().accept(stats_sample_parse(body, session_id=session_id))
     except ApiError as error:
@@ -333,7 +343,6 @@ def stats(request: HttpRequest) -> HttpResponse:
         metrics.labelled(metrics.STATS_REFUSED, "service_unavailable").inc()
         raise
     metrics.labelled(metrics.STATS_ACCEPTED, settings.CONFIG.ingest_sink).inc()
-    return empty_response()
 
 
 # -------------------------------------------------------------------- tracks

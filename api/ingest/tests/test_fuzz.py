@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from api.ingest.tests.fake_sdk import _captured_requests
+from api.ingest.tests.lane import wsgi_call
 from conftest import placeholders_replace
 
 pytestmark = pytest.mark.django_db
@@ -88,14 +89,8 @@ def _environ(method: str, path: str, body: bytes, headers: dict[str, str]) -> di
 def call(method: str, path: str, body: bytes, headers: dict[str, str] | None = None):
     from api.wsgi import application
 
-    started: list = []
-    chunks = application(
-        _environ(method, path, body, dict(headers or {})),
-        lambda status, header_list, *exc: started.append(status),
-    )
-    raw = b"".join(chunks)
-    chunks.close()
-    return int(started[0].split()[0]), raw
+    status, _, raw = wsgi_call(application, _environ(method, path, body, dict(headers or {})))
+    return int(status.split()[0]), raw
 
 
 @pytest.fixture

@@ -141,6 +141,32 @@ def test_a_paced_request_holds_its_slot_for_the_pace():
     assert time.monotonic() - started >= 0.05
 
 
+def test_with_the_control_off_a_backlog_past_its_bound_still_paces_each_request(call, settings):
+    # Given the stock settings (no admission queue, no sampling) and a backlog
+    # over its bound
+    alice, link = call
+    settings.CONFIG = replace(settings.CONFIG, ingest_stats_wait_ms=0)
+    overload.controller.cache_clear()
+    gate = overload.controller()
+    gate.backlog_seen(gate.backlog_max, 0.0)
+    next_window(gate)
+    gate.pace_s = 0.05  # as after a few seconds over
+    try:
+        # When a sample arrives, it is stored and answered after the pace
+        started = time.monotonic()
+        status, _, _ = post_stats(alice, link, stats_report())
+        assert status == "200 OK"
+        assert time.monotonic() - started >= 0.05
+        # Once the backlog is under its bound the pace goes
+        gate.backlog_seen(0, 0.0)
+        for _ in range(8):
+            next_window(gate)
+        assert gate.pace_s == 0
+    finally:
+        overload.controller.cache_clear()
+    assert StatsSample.objects.count() == 1
+
+
 def test_sampling_keeps_two_in_a_row_of_every_two_n_samples_of_each_connection():
     gate = controller()
     gate.factor = 3
