@@ -42,7 +42,12 @@ from api.common.ids import uuid7_seconds
 from api.events.codec import report_compress
 from api.events.writer import SampleRow, SampleToStore, rows_insert, samples_insert
 from api.ingest.sinks.codec import QueuedSample, message_decode
-from api.ingest.sinks.connections import connection_type_seen, report_stored, sample_context
+from api.ingest.sinks.connections import (
+    connection_type_seen,
+    report_stored,
+    sample_context,
+    track_ids_forget,
+)
 from api.quality import analysis as quality
 from api.quality.models import TrackMetric
 
@@ -155,13 +160,21 @@ def batch_store(samples: list[QueuedSample]) -> tuple[int, int]:
         (s.connection_id, s.state.conference_id, s.state.participant_id, s.state.peer_id)
         for s, _ in kept
     ]
-    with quality.samples_batch(owners), transaction.atomic():
-        new_ids = samples_insert(to_store)
-        rows: list[tuple] = []
-        for sample, raw in kept:
-            if sample.sample_id in new_ids:
-                rows += _sample_analysed(sample, orjson.loads(raw))
-        rows_insert(model=TrackMetric, columns=quality.METRIC_COLUMNS, rows=rows)
+    try:
+        with quality.samples_batch(owners), transaction.atomic():
+            new_ids = samples_insert(to_store)
+            rows: list[tuple] = []
+            for sample, raw in kept:
+                if sample.sample_id in new_ids:
+                    rows += _sample_analysed(sample, orjson.loads(raw))
+            rows_insert(model=TrackMetric, columns=quality.METRIC_COLUMNS, rows=rows)
+    except DatabaseError:
+        # Rolled back: the tracks and connection types this attempt wrote
+        # are not in the database, so what the caches learnt from them goes
+        # too (the retry would name tracks that do not exist).
+        track_ids_forget()
+        _types_seen.clear()
+        raise
     return len(new_ids), dropped
 
 

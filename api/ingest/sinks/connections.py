@@ -190,6 +190,13 @@ _track_ids: dict[uuid.UUID, dict[tuple[str, str], uuid.UUID]] = {}
 _TRACK_MAP_LIMIT = 25_000
 
 
+def track_ids_forget() -> None:
+    """Forget every track id learnt so far: a transaction that created
+    tracks was rolled back (the ingest worker's failed batch), and ids
+    learnt in it name rows that do not exist."""
+    _track_ids.clear()
+
+
 def sample_track_ids(
     *, state: ConnectionState, connection_id: uuid.UUID, named: dict[tuple[str, str], str]
 ) -> dict[tuple[str, str, str], uuid.UUID]:

@@ -10,13 +10,17 @@ import uuid
 from dataclasses import replace
 
 import pytest
+from django.db import DatabaseError, OperationalError
 
-from api.calls.models import Connection
+from api.calls.models import Connection, Track
 from api.events.models import StatsSample
+from api.events.writer import rows_insert as real_rows_insert
+from api.ingest import worker as worker_module
 from api.ingest.sinks import current_sink
+from api.ingest.sinks.codec import message_decode
 from api.ingest.sinks.queued import QueuedSink, redis_client
 from api.ingest.tests.fake_sdk import next_report, queued_sink, stats_report
-from api.ingest.worker import IngestWorker
+from api.ingest.worker import IngestWorker, batch_store
 from api.quality.models import TrackMetric
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db]
@@ -367,3 +371,40 @@ def test_the_worker_stores_queued_reports_with_their_addresses_scrubbed(call, qu
     local = StatsSample.objects.get().data["connection"]["local"]
     assert local["address"] == "198.51.100.0"
     assert "usernameFragment" not in local
+
+
+def test_a_batch_retried_after_a_database_error_stores_what_its_first_attempt_wrote(
+    call, queued, monkeypatch
+):
+    # Given a batch whose first attempt creates its connection's tracks and
+    # then fails (the database went away before the commit)
+    alice, link = call
+    alice.stats(link, stats_report())
+    sink = current_sink()
+    assert isinstance(sink, QueuedSink) and sink.flush(timeout=10)
+    reader = IngestWorker(consumer="test", block_ms=10)
+    reader.ensure_group()
+    samples = [message_decode(fields[b"m"]) for _, fields in reader._next_batch()]
+    failures = [OperationalError("the server closed the connection")]
+
+    def rows_insert_once_away(**kwargs):
+        if failures:
+            raise failures.pop()
+        return real_rows_insert(**kwargs)
+
+    monkeypatch.setattr(worker_module, "rows_insert", rows_insert_once_away)
+    with pytest.raises(DatabaseError):
+        batch_store(samples)
+    assert not Track.objects.exists()  # rolled back with the batch
+
+    # When the batch is stored on the retry
+    assert batch_store(samples) == (1, 0)
+
+    # Then its metric rows name tracks that exist (the first attempt's track
+    # ids went with its transaction)
+    stored_tracks = set(Track.objects.values_list("pk", flat=True))
+    named = set(TrackMetric.objects.values_list("track_id", flat=True))
+    assert named and named <= stored_tracks
+    # and the connection type it saw is written (the first attempt's UPDATE
+    # went with it too)
+    assert Connection.objects.get(pk=link.connection_id).type == "host"
