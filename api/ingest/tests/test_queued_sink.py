@@ -408,3 +408,12 @@ def test_a_batch_retried_after_a_database_error_stores_what_its_first_attempt_wr
     # and the connection type it saw is written (the first attempt's UPDATE
     # went with it too)
     assert Connection.objects.get(pk=link.connection_id).type == "host"
+
+
+@pytest.mark.parametrize(
+    ("handled", "pause"), [(0, 0.0), (1, 0.1), (249, 0.1), (250, 0.0), (500, 0.0)]
+)
+def test_the_worker_lingers_only_after_a_small_batch(handled, pause):
+    # A small batch: the load is light, wait for the next to fill; a large
+    # one is a backlog to work off, an empty read has already waited.
+    assert IngestWorker(consumer="test", batch_size=500).linger_after(handled, 0.1) == pause
