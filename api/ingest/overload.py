@@ -27,12 +27,12 @@ benchmark the sampling factor still overshoots, docs/benchmarks.md):
   totals; each kept pair gives the rates of one interval, so the detectors
   still open and close issues, N intervals later at most.
 * **Slows down while the backlog is past its bound** (on by default, also
-  with the rest off). The queued sink reads
-  the Redis stream's length and the age of its oldest unstored sample with
-  every batch it forwards. Past ``INGEST_BACKLOG_MAX`` or
-  ``INGEST_BACKLOG_MAX_AGE_SECONDS``, each accepted request holds its
-  thread (its slot, with the control on) a little longer (a *pace*, doubled each second the backlog stays over, halved
-  each second it is under), which hands the CPU to the ingest worker: the
+  with the rest off). The queued sink reads the Redis stream's length and
+  the age of its oldest unstored sample with every batch it forwards. Past
+  ``INGEST_BACKLOG_MAX`` or ``INGEST_BACKLOG_MAX_AGE_SECONDS``, each
+  accepted request holds its thread (its slot, with the control on) a
+  little longer (a *pace*, doubled each second the backlog stays over,
+  halved each second it is under), which hands the CPU to the ingest worker: the
   accepted rate falls to the stored rate instead of the stream growing
   without bound. Clients that wait for their answer slow down with it; the
   SDK's, which send on a clock, queue up, and the queue's pressure turns into
