@@ -67,10 +67,9 @@ class _Request:
     """The few attributes of a Django request that the request's log
     context reads (api.common.logs.route_of)."""
 
-    __slots__ = ("method", "path_info", "resolver_match")
+    __slots__ = ("path_info", "resolver_match")
 
     def __init__(self, path: str, match: _Match) -> None:
-        self.method = "POST"
         self.path_info = path
         self.resolver_match = match
 
@@ -105,16 +104,16 @@ class StatsWsgi:
 
     # ---------------------------------------------------------------- checks
 
-    def _host_allowed(self, environ: dict) -> bool | None:
+    def _host_allowed(self, environ: dict) -> bool:
         """Whether the request's Host is one this server serves, as
-        ``HttpRequest.get_host`` decides it; None when it must decide (no
-        Host header)."""
+        ``HttpRequest.get_host`` decides it; False without a Host header
+        (Django then decides from the server's name)."""
         if settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in environ:
             host = environ["HTTP_X_FORWARDED_HOST"]
         else:
             host = environ.get("HTTP_HOST")
             if host is None:
-                return None
+                return False
         allowed_hosts = settings.ALLOWED_HOSTS
         if allowed_hosts is not self._hosts_for or len(self._hosts) > _HOSTS_CACHED:
             self._hosts, self._hosts_for = {}, allowed_hosts
@@ -143,7 +142,7 @@ class StatsWsgi:
             match is None
             or length is None
             or environ.get("QUERY_STRING")
-            or self._host_allowed(environ) is not True
+            or not self._host_allowed(environ)
         ):
             return self.fallback(environ, start_response)
         started = perf_counter()
