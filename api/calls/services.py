@@ -568,6 +568,48 @@ def track_get_or_create(
     return track
 
 
+def connection_tracks_get_or_create(
+    wanted: list[tuple[uuid.UUID, uuid.UUID, str, str, str]],
+) -> dict[tuple[uuid.UUID, str, str], uuid.UUID]:
+    """Many tracks of connections at once, as :func:`track_get_or_create`
+    makes one: ``wanted`` is (session id, connection id, direction, track
+    id, kind); the answer maps (connection id, direction, track id) to the
+    row's id. One INSERT that skips rows that exist and one SELECT, however
+    many tracks: a batch of samples of new connections would otherwise
+    make its tracks one round trip (and savepoint) at a time. Rows are
+    inserted in key order, so two processes creating overlapping sets wait
+    for each other instead of deadlocking; a bare row (no kind) gets the
+    kind wanted."""
+    if not wanted:
+        return {}
+    kinds = {(c, d, t): (s, k) for s, c, d, t, k in wanted}
+    Track.objects.bulk_create(
+        [
+            Track(
+                session_id=session_id,
+                connection_id=key[0],
+                direction=key[1],
+                track_id=key[2],
+                kind=kind,
+                track_info={},
+            )
+            for key, (session_id, kind) in sorted(kinds.items(), key=lambda item: str(item[0]))
+        ],
+        ignore_conflicts=True,
+    )
+    found: dict[tuple[uuid.UUID, str, str], uuid.UUID] = {}
+    rows = Track.objects.filter(connection_id__in={key[0] for key in kinds}).values_list(
+        "pk", "connection_id", "direction", "track_id", "kind"
+    )
+    for pk, connection_id, direction, track_id, kind in rows:
+        key = (connection_id, direction, track_id)
+        if key in kinds:
+            found[key] = pk
+            if kind is None:  # rare: a state event made it bare
+                Track.objects.filter(pk=pk, kind__isnull=True).update(kind=kinds[key][1])
+    return found
+
+
 def track_from_ontrack(
     *, session: Session, connection: Connection, track_id: str, data: dict
 ) -> Track:

@@ -47,6 +47,8 @@ from api.ingest.sinks.connections import (
     report_stored,
     sample_context,
     track_ids_forget,
+    track_ids_known,
+    tracks_learn,
 )
 from api.quality import analysis as quality
 from api.quality.models import TrackMetric
@@ -163,9 +165,20 @@ def batch_store(samples: list[QueuedSample]) -> tuple[int, int]:
     try:
         with quality.samples_batch(owners), transaction.atomic():
             new_ids = samples_insert(to_store)
+            fresh = [(s, raw) for s, raw in kept if s.sample_id in new_ids]
+            # The first sample of each connection with no known track: its
+            # tracks are made for the batch at once, and its parse reused.
+            first: dict[uuid.UUID, tuple[QueuedSample, dict]] = {}
+            for sample, raw in fresh:
+                if sample.connection_id not in first and not track_ids_known(sample.connection_id):
+                    first[sample.connection_id] = (sample, orjson.loads(raw))
+            tracks_learn([(s.state, s.connection_id, data) for s, data in first.values()])
             rows: list[tuple] = []
-            for sample, raw in kept:
-                if sample.sample_id in new_ids:
+            for sample, raw in fresh:
+                known = first.get(sample.connection_id)
+                if known is not None and known[0] is sample:
+                    rows += _sample_analysed(sample, known[1])
+                else:
                     rows += _sample_analysed(sample, orjson.loads(raw))
             rows_insert(model=TrackMetric, columns=quality.METRIC_COLUMNS, rows=rows)
     except DatabaseError:

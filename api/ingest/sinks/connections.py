@@ -197,6 +197,33 @@ def track_ids_forget() -> None:
     _track_ids.clear()
 
 
+def tracks_learn(samples: list[tuple[ConnectionState, uuid.UUID, dict]]) -> None:
+    """The tracks named by samples (state, connection id, report) of
+    connections this process knows no track of yet, created or found all
+    at once (:func:`api.calls.services.connection_tracks_get_or_create`)
+    and learnt, so that :func:`sample_track_ids` finds them. The ingest
+    worker's first batches are all such samples: one at a time, their
+    thousands of new tracks held the backlog for seconds."""
+    wanted = []
+    for state, connection_id, data in samples:
+        if connection_id in _track_ids:
+            continue
+        for (direction, ident), kind in metrics.report_tracks(data).items():
+            wanted.append((state.session_id, connection_id, direction, ident, kind))
+    if not wanted:
+        return
+    if len(_track_ids) > _TRACK_MAP_LIMIT:
+        _track_ids.clear()
+    for (connection_id, direction, ident), track_id in calls.connection_tracks_get_or_create(
+        wanted
+    ).items():
+        _track_ids.setdefault(connection_id, {})[(direction, ident)] = track_id
+
+
+def track_ids_known(connection_id: uuid.UUID) -> bool:
+    return connection_id in _track_ids
+
+
 def sample_track_ids(
     *, state: ConnectionState, connection_id: uuid.UUID, named: dict[tuple[str, str], str]
 ) -> dict[tuple[str, str, str], uuid.UUID]:

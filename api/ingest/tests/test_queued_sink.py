@@ -11,6 +11,8 @@ from dataclasses import replace
 
 import pytest
 from django.db import DatabaseError, OperationalError
+from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
 
 from api.calls.models import Connection, Track
 from api.events.models import StatsSample
@@ -417,3 +419,46 @@ def test_the_worker_lingers_only_after_a_small_batch(handled, pause):
     # A small batch: the load is light, wait for the next to fill; a large
     # one is a backlog to work off, an empty read has already waited.
     assert IngestWorker(consumer="test", batch_size=500).linger_after(handled, 0.1) == pause
+
+
+def test_a_batch_makes_the_tracks_of_its_new_connections_in_one_insert(page, queued):
+    # Given samples of three connections the worker has seen no track of
+    alice = page("alice").join()
+    links = []
+    for peer in ("bob", "carol", "dave"):
+        page(peer).join()
+        links.append(alice.add_connection(peer))
+    for link in links:
+        assert alice.stats(link, stats_report()).status == 200
+    # and a track of the first made bare by a state event (no kind yet)
+    bare = Track.objects.create(
+        session_id=links[0].connection.session_id,
+        connection_id=links[0].connection_id,
+        direction="inbound",
+        track_id=stats_report()["audio"]["inbound"][0]["trackIdentifier"],
+    )
+
+    # When one batch stores them
+    with CaptureQueriesContext(db_connection) as queries:
+        worker = drain()
+
+    # Then every track was made by one INSERT, and none looked up alone
+    table = Track._meta.db_table
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert worker.stats.batches == 1 and worker.stats.stored == 3
+    assert sum(s.startswith(f'INSERT INTO "{table}"') for s in sql) == 1
+    assert sum(f'FROM "{table}"' in s for s in sql) == 1
+    # and each connection's metric rows name its own tracks, the bare one
+    # included (now with its kind)
+    for link in links:
+        tracks = set(
+            Track.objects.filter(connection_id=link.connection_id).values_list("pk", flat=True)
+        )
+        named = set(
+            TrackMetric.objects.filter(connection_id=link.connection_id).values_list(
+                "track_id", flat=True
+            )
+        )
+        assert named and named == tracks
+    bare.refresh_from_db()
+    assert bare.kind == "audio"
