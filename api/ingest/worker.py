@@ -52,6 +52,7 @@ from api.ingest.sinks.connections import (
 )
 from api.quality import analysis as quality
 from api.quality.models import TrackMetric
+from api.quality.services import diagnoses_once
 
 logger = logging.getLogger("api.ingest.worker")
 
@@ -163,7 +164,7 @@ def batch_store(samples: list[QueuedSample]) -> tuple[int, int]:
         for s, _ in kept
     ]
     try:
-        with quality.samples_batch(owners), transaction.atomic():
+        with quality.samples_batch(owners), transaction.atomic(), diagnoses_once():
             new_ids = samples_insert(to_store)
             fresh = [(s, raw) for s, raw in kept if s.sample_id in new_ids]
             # The first sample of each connection with no known track: its

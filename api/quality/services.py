@@ -11,6 +11,9 @@ raised, resolved, escalated or its peak grows markedly.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -168,11 +171,51 @@ def transitions_apply(
                 data=t.evidence,
             )
         )
-        diagnose = diagnose or (t.code in SYMPTOM_CODES and t.action != PEAK)
+        # A symptom's peak too: the cause's evidence quotes it.
+        diagnose = diagnose or t.code in SYMPTOM_CODES
     if diagnose and scope.conference_id is not None:
         at = now or max(t.at for t in transitions)
-        changes += _diagnose(app_id=scope.app_id, conference_id=scope.conference_id, at=at)
+        pending = getattr(_batch, "pending", None)
+        if pending is None:
+            changes += _diagnose(app_id=scope.app_id, conference_id=scope.conference_id, at=at)
+        else:
+            earlier = pending.get(scope.conference_id)
+            pending[scope.conference_id] = (
+                scope.app_id,
+                at if earlier is None else max(at, earlier[1]),
+            )
     return changes
+
+
+# The conferences a batch of samples (the ingest worker's) asks to diagnose
+# again, while :func:`diagnoses_once` holds: conference id → (app id, the
+# latest evidence's time).
+_batch = threading.local()
+
+
+@contextmanager
+def diagnoses_once() -> Iterator[None]:
+    """Within the block, diagnose each conference once, when the block ends
+    without an exception (inside the caller's transaction), at the latest
+    time it was asked for, instead of after every symptom transition. Loss
+    that sets in on a participant raises several symptoms on each of its
+    connections within a second; diagnosed after each, the ingest worker
+    spent seconds of its time on the conferences concerned while its
+    backlog aged (docs/benchmarks.md). The changes are told to the
+    listeners of :data:`api.quality.signals.issue_changed` as ever, not
+    returned to :func:`transitions_apply`'s caller."""
+    if getattr(_batch, "pending", None) is not None:  # nested: the outer one diagnoses
+        yield
+        return
+    pending: dict[Any, tuple[Any, datetime]] = {}
+    _batch.pending = pending
+    try:
+        yield
+        while pending:
+            conference_id, (app_id, at) = pending.popitem()
+            _diagnose(app_id=app_id, conference_id=conference_id, at=at)
+    finally:
+        _batch.pending = None
 
 
 def _diagnose(*, app_id: Any, conference_id: Any, at: datetime) -> list[IssueChange]:

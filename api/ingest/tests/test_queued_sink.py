@@ -23,7 +23,10 @@ from api.ingest.sinks.codec import message_decode
 from api.ingest.sinks.queued import QueuedSink, redis_client
 from api.ingest.tests.fake_sdk import next_report, queued_sink, stats_report
 from api.ingest.worker import IngestWorker, batch_store
-from api.quality.models import TrackMetric
+from api.quality import services as quality_services
+from api.quality.models import Issue, TrackMetric
+from api.quality.tests.conftest import Clock, LiveCall
+from bench.sdk_traffic import EVERYONE, MeshSynth, Templates, mesh_losses
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 
@@ -462,3 +465,40 @@ def test_a_batch_makes_the_tracks_of_its_new_connections_in_one_insert(page, que
         assert named and named == tracks
     bare.refresh_from_db()
     assert bare.kind == "audio"
+
+
+def test_a_batch_diagnoses_each_conference_once(sdk, app, queued, monkeypatch):
+    # Given a three-party call whose every path loses 6 % from the second
+    # sample on, queued whole (each of its connections raises symptoms)
+    clock = Clock()
+    monkeypatch.setattr("api.common.time.now", clock)
+    people = ["alice", "bob", "carol"]
+    live = LiveCall(sdk, clock)
+    peers = {name: live.join(name) for name in people}
+    links = {(me, o): peers[me].connect(o) for me in people for o in people if me != o}
+    mesh = MeshSynth(Templates(), people)
+    losses = mesh_losses(people, where=EVERYONE, loss=0.06)
+    for tick in range(6):
+        clock.advance(10)
+        for (me, other), report in mesh.tick(losses if tick >= 1 else {}).items():
+            assert peers[me].stats(links[(me, other)], report).status == 200
+    diagnosed = []
+    real = quality_services.conference_diagnose
+
+    def counted(**kwargs):
+        diagnosed.append(kwargs["conference_id"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(quality_services, "conference_diagnose", counted)
+
+    # When one batch stores it
+    worker = drain()
+
+    # Then the conference was diagnosed once, at the end, with what the
+    # direct sink finds sample by sample: one cause, every path
+    assert worker.stats.batches == 1
+    assert len(diagnosed) == 1
+    causes = Issue.objects.filter(cause__isnull=True, code__in=["path_loss", "uplink_loss"])
+    assert [c.code for c in causes] == ["path_loss"]
+    symptoms = Issue.objects.filter(code="high_packet_loss")
+    assert symptoms.count() >= 6 and all(s.cause_id == causes[0].pk for s in symptoms)
