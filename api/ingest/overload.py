@@ -81,6 +81,14 @@ _PACE_MAX_S = 0.05
 # Connections remembered while sampling; beyond, the count starts again.
 _SEEN_LIMIT = 200_000
 _CONNECTION_KEY = b'"connectionId"'
+_TIMESTAMP_KEY = b'"timestamp":'
+# A process is late when more than this share of a second's stats requests
+# (and at least _LATE_MIN of them) came later than the deadline.
+_LATE_SHARE = 0.2
+_LATE_MIN = 5
+# How long the connections' clock references are kept.
+_OFFSETS_SECONDS = 600.0
+_DELTA_KEY = b'"delta":'
 
 
 class Controller:
@@ -95,6 +103,7 @@ class Controller:
         max_factor: int,
         backlog_max: int,
         backlog_max_age_s: float,
+        deadline_ms: int = 0,
     ) -> None:
         self.queue = queue
         self.wait_s = wait_s
@@ -116,6 +125,13 @@ class Controller:
         self.backlog = (0, 0.0)
         self._backlog_at = float("-inf")
         self.pace_s = 0.0
+        self.deadline_ms = float(deadline_ms)
+        # connection → the least (server clock − report clock) seen, ms.
+        self._offsets: dict[bytes, float] = {}
+        self._offsets_until = time.monotonic() + _OFFSETS_SECONDS
+        self._timed = 0
+        self._late = 0
+        self.late_mode = False
 
     # ------------------------------------------------------------ sampling
 
@@ -164,6 +180,34 @@ class Controller:
         self._served += 1
         self._slots.release()
 
+    # ------------------------------------------------------------ deadline
+
+    def late(self, connection_key: bytes, report_ms: float, now_ms: float) -> bool:
+        """Whether to answer this sample at once rather than work on it: it
+        reached this process more than the deadline after it was sent, and
+        so did many of this process's requests in the last second (the
+        process is behind: its requests wait in the server's queue, and
+        the SDK gives up on them at 10 s). When it was sent is read on the
+        connection's own clock: the report's ``timestamp`` (the browser's
+        getStats time, ``report_ms``) less the least difference to this
+        server's clock seen for the connection, so a browser's clock may
+        be set to anything; the caller has taken a retry's ``delta`` (the
+        time the SDK held it) off ``now_ms``. The references are forgotten
+        every ten minutes while the process is not behind (a clock set
+        back starts again)."""
+        offset = now_ms - report_ms
+        best = self._offsets.get(connection_key)
+        if best is None or offset < best:
+            if len(self._offsets) >= _SEEN_LIMIT:
+                self._offsets.clear()
+            self._offsets[connection_key] = offset
+            return False
+        self._timed += 1
+        if offset - best <= self.deadline_ms:
+            return False
+        self._late += 1
+        return self.late_mode
+
     # ------------------------------------------------------------- backlog
 
     def backlog_seen(self, length: int, age_s: float) -> None:
@@ -203,6 +247,11 @@ class Controller:
             # (A long wait alone is no sign: with many threads taking turns
             # at the GIL, answering refusals makes every request slower.)
             pressure = self._refused > max(2, self._arrived // 50)
+            self.late_mode = self._late > max(_LATE_MIN, self._timed * _LATE_SHARE)
+            self._timed = self._late = 0
+            if not self.late_mode and now >= self._offsets_until:
+                self._offsets.clear()
+                self._offsets_until = now + _OFFSETS_SECONDS
             if self.backlog_over(now):
                 self.pace_s = min(_PACE_MAX_S, max(_PACE_FIRST_S, self.pace_s * 2))
             elif self.pace_s:
@@ -239,6 +288,7 @@ def controller() -> Controller:
         max_factor=config.ingest_shed_max_factor,
         backlog_max=config.ingest_backlog_max,
         backlog_max_age_s=config.ingest_backlog_max_age_seconds,
+        deadline_ms=config.ingest_stats_deadline_ms,
     )
 
 
@@ -267,6 +317,48 @@ def _connection_key(body: bytes) -> bytes:
     return body[start + 1 : end] if 0 <= start < end else b""
 
 
+def _number_after(body: bytes, at: int, key: bytes) -> float | None:
+    """The JSON number after ``key`` found at ``at`` (None if there is none)."""
+    if at < 0:
+        return None
+    start = at + len(key)
+    end = start
+    while end < len(body) and body[end] in b" 0123456789.eE+-":
+        end += 1
+        if end - start > 32:
+            return None
+    try:
+        value = float(body[start:end])
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _body_peek(environ: dict) -> bytes:
+    """The request body, read and put back for the lane (b"" if it has no
+    length the lane would read)."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return b""
+    if not 0 < length <= settings.CONFIG.max_body_bytes:
+        return b""
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _is_late(gate: Controller, body: bytes) -> bool:
+    """:meth:`Controller.late` for a stats body: its report's first
+    ``timestamp``, and the ``delta`` of a retry (the SDK puts it after the
+    report), found without parsing the body."""
+    report_ms = _number_after(body, body.find(_TIMESTAMP_KEY), _TIMESTAMP_KEY)
+    if report_ms is None:
+        return False
+    held_ms = _number_after(body, body.rfind(_DELTA_KEY), _DELTA_KEY) or 0.0
+    return gate.late(_connection_key(body), report_ms, time.time() * 1000 - held_ms)
+
+
 def _shed(environ: dict, start_response: Callable, reason: str) -> Iterable[bytes]:
     headers = [
         ("Content-Type", "application/json; charset=utf-8"),
@@ -287,23 +379,19 @@ def stats_lane(app: Callable, environ: dict, start_response: Callable) -> Iterab
     while those are off (the default), only paced on the backlog."""
     gate = controller()
     gate.tick()
+    body = _body_peek(environ) if gate.deadline_ms or gate.factor > 1 else b""
+    if gate.deadline_ms and body and _is_late(gate, body):
+        return _shed(environ, start_response, "late")
     if gate.wait_s <= 0:
-        # Admission and sampling off (the default): the backlog's pace only.
+        # Admission and sampling off (the default): the deadline and the
+        # backlog's pace only.
         answer = app(environ, start_response)
         if gate.pace_s:
             time.sleep(gate.pace_s)
         return answer
     gate._arrived += 1
-    if gate.factor > 1:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if 0 < length <= settings.CONFIG.max_body_bytes:
-            body = environ["wsgi.input"].read(length)
-            environ["wsgi.input"] = io.BytesIO(body)
-            if not gate.keep(_connection_key(body)):
-                return _shed(environ, start_response, "sampled")
+    if gate.factor > 1 and body and not gate.keep(_connection_key(body)):
+        return _shed(environ, start_response, "sampled")
     if not gate.admit():
         return _shed(environ, start_response, "overloaded")
     try:

@@ -289,3 +289,63 @@ def test_the_queued_sink_reads_its_backlog_from_redis_with_every_batch(
         assert length == 2 and 0 <= age_s < 60
         next_window(gate)
         assert gate.pace_s > 0  # two unstored samples: at its bound
+
+
+# ------------------------------------------------------------ the deadline
+
+
+def test_a_process_behind_answers_its_late_samples_at_once():
+    gate = controller(deadline_ms=1000)
+    # A connection's samples on time set its clock's reference.
+    assert not gate.late(b"c1", report_ms=5_000.0, now_ms=105_000.0)
+    assert not gate.late(b"c1", report_ms=6_000.0, now_ms=106_400.0)  # 0.4 s
+    # Late, while the process is not behind: worked on (one client's delay).
+    assert not gate.late(b"c1", report_ms=7_000.0, now_ms=110_000.0)  # 3 s
+    # When most of a second's samples came late, the process is behind
+    for n in range(20):
+        gate.late(b"c%d" % n, report_ms=0.0, now_ms=100_000.0)
+        gate.late(b"c%d" % n, report_ms=1_000.0, now_ms=104_000.0)
+    next_window(gate)
+    assert gate.late_mode
+    # and its late samples are answered at once; those on time are not.
+    assert gate.late(b"c2", report_ms=2_000.0, now_ms=105_000.0)
+    assert not gate.late(b"c2", report_ms=3_000.0, now_ms=103_500.0)
+    # A second with few late ones ends it.
+    next_window(gate)
+    assert not gate.late_mode
+
+
+@pytest.fixture
+def behind(settings):
+    """This process's controller (the stock settings), behind."""
+    gate = overload.controller()
+    gate.late_mode = True
+    yield gate
+    overload.controller.cache_clear()
+
+
+def _shifted(report: dict, seconds: float) -> dict:
+    return next_report(report, seconds=seconds)
+
+
+def test_a_late_sample_is_answered_at_once_and_a_held_retry_is_not_late(call, behind):
+    alice, link = call
+    report = stats_report()
+    # The connection's reference: a sample 30 s newer than ``report``, now.
+    assert post_stats(alice, link, _shifted(report, 30))[0].startswith("200")
+
+    # A sample taken 30 s before it, arriving only now, while behind:
+    status, _, body = post_stats(alice, link, report)
+    assert status == "429 Too Many Requests"
+    error = orjson.loads(body)
+    assert error["error_code"] in SDK_NOT_RETRIED and error["overloaded"] is True
+    assert StatsSample.objects.count() == 1
+    # the SDK's retry of one it held 30 s says so (``delta``) and is stored.
+    held = (
+        orjson.dumps(
+            {"token": alice.token, "connectionId": link.connection_id, "data": _shifted(report, 1)}
+        )[:-1]
+        + b',"delta":29000}'
+    )
+    assert wsgi("POST", "/v1/stats", held)[0].startswith("200")
+    assert StatsSample.objects.count() == 2
