@@ -10,7 +10,8 @@ Hot path: the connection is read with one statement outside the ORM.
   from it (:func:`connections_forget`), or marked ended when Redis says so.
 * Track ids by (connection, direction, track identifier)
   (:func:`sample_track_ids`): tracks are created once
-  (:func:`api.calls.services.track_get_or_create`) and then found here.
+  (:func:`api.calls.services.connection_tracks_get_or_create`, a sample's or
+  a batch's new ones in one statement) and then found here.
 * The connection type: written when a sample shows another local candidate
   type than the one known (:func:`connection_type_seen`), never reset by an
   early sample that has no selected pair yet.
@@ -235,20 +236,18 @@ def sample_track_ids(
         if len(_track_ids) > _TRACK_MAP_LIMIT:
             _track_ids.clear()
         known = _track_ids[connection_id] = {}
-    found: dict[tuple[str, str, str], uuid.UUID] = {}
-    for key, kind in named.items():
-        track_id = known.get(key)
-        if track_id is None:
-            direction, ident = key
-            track_id = known[key] = calls.track_get_or_create(
-                session_id=state.session_id,
-                connection_id=connection_id,
-                direction=direction,
-                track_id=ident,
-                kind=kind,
-            ).pk
-        found[(key[0], kind, key[1])] = track_id
-    return found
+    missing = [
+        (state.session_id, connection_id, key[0], key[1], kind)
+        for key, kind in named.items()
+        if key not in known
+    ]
+    if missing:
+        # A connection's first sample names all its tracks: made in one
+        # statement (one commit for the direct sink, not one a track).
+        made = calls.connection_tracks_get_or_create(missing)
+        for (_, direction, ident), track_id in made.items():
+            known[(direction, ident)] = track_id
+    return {(key[0], kind, key[1]): known[key] for key, kind in named.items()}
 
 
 # ------------------------------------------------------------------- types
