@@ -216,7 +216,7 @@ class Config:
     ingest_stats_concurrency: int = variable("INGEST_STATS_CONCURRENCY", count, 0)
     ingest_stats_queue: int = variable("INGEST_STATS_QUEUE", count, 12)
     ingest_stats_wait_ms: int = variable("INGEST_STATS_WAIT_MS", count, 0)
-    ingest_stats_deadline_ms: int = variable("INGEST_STATS_DEADLINE_MS", count, 1000)
+    ingest_stats_deadline_ms: int = variable("INGEST_STATS_DEADLINE_MS", count, 500)
     ingest_shed_max_factor: int = variable("INGEST_SHED_MAX_FACTOR", count, 16)
     ingest_backlog_max: int = variable("INGEST_BACKLOG_MAX", count, 50_000)
     ingest_backlog_max_age_seconds: float = variable("INGEST_BACKLOG_MAX_AGE_SECONDS", number, 3.0)

@@ -82,9 +82,9 @@ _PACE_MAX_S = 0.05
 _SEEN_LIMIT = 200_000
 _CONNECTION_KEY = b'"connectionId"'
 _TIMESTAMP_KEY = b'"timestamp":'
-# A process is late when more than this share of a second's stats requests
+# A process is behind when more than this share of a second's stats requests
 # (and at least _LATE_MIN of them) came later than the deadline.
-_LATE_SHARE = 0.2
+_LATE_SHARE = 0.1
 _LATE_MIN = 5
 # How long the connections' clock references are kept.
 _OFFSETS_SECONDS = 600.0
