@@ -4,8 +4,15 @@ A stats request the server cannot answer before the SDK's 10 s timeout is
 worse than one it refuses at once: the SDK gives up on it, sends it again
 (six times, ~63 s) and the server still does the work of every copy. Left
 alone, an offered load above capacity grows the queue until almost nothing
-is answered in time (docs/scaling.md, "Overload"). So each web process,
-with ``INGEST_STATS_WAIT_MS`` set (off by default: in the open-loop
+is answered in time (docs/scaling.md, "Overload"). So each web process:
+
+* **Answers late requests at once while it is behind** (on by default,
+  ``INGEST_STATS_DEADLINE_MS``): when more than a tenth of a second's stats
+  requests reached it past the deadline after they were sent (read on each
+  connection's own clock, :meth:`Controller.late`), its late ones the next
+  second are answered before any work.
+
+and, with ``INGEST_STATS_WAIT_MS`` set (off by default: in the open-loop
 benchmark the sampling factor still overshoots, docs/benchmarks.md):
 
 * **Queues boundedly, with a deadline.** At most ``slots`` stats requests
@@ -375,8 +382,9 @@ def _shed(environ: dict, start_response: Callable, reason: str) -> Iterable[byte
 
 
 def stats_lane(app: Callable, environ: dict, start_response: Callable) -> Iterable[bytes]:
-    """``app`` (the stats lane) behind the sampling and the bounded queue;
-    while those are off (the default), only paced on the backlog."""
+    """``app`` (the stats lane) behind the deadline, the sampling and the
+    bounded queue; while the last two are off (the default), behind the
+    deadline and paced on the backlog."""
     gate = controller()
     gate.tick()
     body = _body_peek(environ) if gate.deadline_ms or gate.factor > 1 else b""
