@@ -47,7 +47,6 @@ from api.ingest.sinks.connections import (
     report_stored,
     sample_context,
     track_ids_forget,
-    track_ids_known,
     tracks_learn,
 )
 from api.quality import analysis as quality
@@ -167,20 +166,11 @@ def batch_store(samples: list[QueuedSample]) -> tuple[int, int]:
         with quality.samples_batch(owners), transaction.atomic(), diagnoses_once():
             new_ids = samples_insert(to_store)
             fresh = [(s, raw) for s, raw in kept if s.sample_id in new_ids]
-            # The first sample of each connection with no known track: its
-            # tracks are made for the batch at once, and its parse reused.
-            first: dict[uuid.UUID, tuple[QueuedSample, dict]] = {}
-            for sample, raw in fresh:
-                if sample.connection_id not in first and not track_ids_known(sample.connection_id):
-                    first[sample.connection_id] = (sample, orjson.loads(raw))
-            tracks_learn([(s.state, s.connection_id, data) for s, data in first.values()])
+            # The tracks of the batch's new connections, made at once.
+            tracks_learn([(s.state, s.connection_id, raw) for s, raw in fresh])
             rows: list[tuple] = []
             for sample, raw in fresh:
-                known = first.get(sample.connection_id)
-                if known is not None and known[0] is sample:
-                    rows += _sample_analysed(sample, known[1])
-                else:
-                    rows += _sample_analysed(sample, orjson.loads(raw))
+                rows += _sample_analysed(sample, orjson.loads(raw))
             rows_insert(model=TrackMetric, columns=quality.METRIC_COLUMNS, rows=rows)
     except DatabaseError:
         # Rolled back: the tracks and connection types this attempt wrote

@@ -198,18 +198,22 @@ def track_ids_forget() -> None:
     _track_ids.clear()
 
 
-def tracks_learn(samples: list[tuple[ConnectionState, uuid.UUID, dict]]) -> None:
-    """The tracks named by samples (state, connection id, report) of
-    connections this process knows no track of yet, created or found all
-    at once (:func:`api.calls.services.connection_tracks_get_or_create`)
-    and learnt, so that :func:`sample_track_ids` finds them. The ingest
-    worker's first batches are all such samples: one at a time, their
-    thousands of new tracks held the backlog for seconds."""
+def tracks_learn(samples: list[tuple[ConnectionState, uuid.UUID, bytes]]) -> None:
+    """The tracks named by the first of ``samples`` (state, connection id,
+    the report's JSON bytes) of each connection this process knows no track
+    of yet, created or found all at once
+    (:func:`api.calls.services.connection_tracks_get_or_create`) and learnt,
+    so that :func:`sample_track_ids` finds them. The ingest worker's first
+    batches are all such samples: one at a time, their thousands of new
+    tracks held the backlog for seconds. Only those first reports are
+    parsed (once more, once per connection)."""
     wanted = []
-    for state, connection_id, data in samples:
-        if connection_id in _track_ids:
+    seen: set[uuid.UUID] = set()
+    for state, connection_id, raw in samples:
+        if connection_id in _track_ids or connection_id in seen:
             continue
-        for (direction, ident), kind in metrics.report_tracks(data).items():
+        seen.add(connection_id)
+        for (direction, ident), kind in metrics.report_tracks(orjson.loads(raw)).items():
             wanted.append((state.session_id, connection_id, direction, ident, kind))
     if not wanted:
         return
@@ -219,10 +223,6 @@ def tracks_learn(samples: list[tuple[ConnectionState, uuid.UUID, dict]]) -> None
         wanted
     ).items():
         _track_ids.setdefault(connection_id, {})[(direction, ident)] = track_id
-
-
-def track_ids_known(connection_id: uuid.UUID) -> bool:
-    return connection_id in _track_ids
 
 
 def sample_track_ids(
